@@ -93,7 +93,7 @@ def _parameter_count(value: Any) -> Any:
     if isinstance(value, str):
         match = _PARAMETER_COUNT.match(value)
         if not match:
-            raise ValueError("expected an integer or a count such as \"321B\"")
+            raise ValueError('expected an integer or a count such as "321B"')
         number, unit = match.groups()
         return int(float(number) * _SCALE[unit.lower()])
     return value
@@ -188,7 +188,7 @@ class ModelReleased(_CompanyEvent):
     @classmethod
     def _model_slug(cls, value: str) -> str:
         if not is_slug(value):
-            raise ValueError("must be a slug such as \"step-3.5-flash\"")
+            raise ValueError('must be a slug such as "step-3.5-flash"')
         return value
 
 

@@ -33,7 +33,7 @@ class Qualifier(StrEnum):
 def parse_decimal(value: Any) -> Decimal:
     """A finite, non-negative decimal from a string or number (floats via their repr)."""
     if isinstance(value, bool):
-        raise ValueError("expected a decimal string such as \"5000000000\"")
+        raise ValueError('expected a decimal string such as "5000000000"')
     try:
         amount = Decimal(str(value).strip().replace("_", ""))
     except (InvalidOperation, ValueError):
@@ -63,7 +63,7 @@ class Money(BaseModel):
     @classmethod
     def _currency(cls, value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError("expected a three-letter ISO 4217 code such as \"CNY\"")
+            raise ValueError('expected a three-letter ISO 4217 code such as "CNY"')
         code = value.strip().upper()
         if code not in ISO_4217:
             raise ValueError(f"unknown currency {value!r}: expected an ISO 4217 code such as CNY")

@@ -1,0 +1,77 @@
+"""Shared fixtures: every store, projection and API test runs on SQLite and PostgreSQL.
+
+Each PostgreSQL test gets its own database, created for it and dropped after, so runs on
+the shared cluster never see each other's data. With CI=true an unreachable PostgreSQL
+fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from tracker.db import make_engine
+from tracker.store.migrate import upgrade_to_head
+
+PG_ADMIN_URL = os.environ.get("TRACKER_TEST_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL unreachable at {PG_ADMIN_URL} and CI=true: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database; yields its URL."""
+    name = f"tracker_test_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tracker.db'}"
+    else:
+        yield request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database of each backend."""
+    engine = make_engine(database_url)
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_database: str) -> Iterator[Engine]:
+    """A migrated PostgreSQL database, for tests only PostgreSQL can run (concurrency)."""
+    engine = make_engine(pg_database, pool_size=20)
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()

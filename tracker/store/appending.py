@@ -1,0 +1,210 @@
+"""Appending to the log: versions, optimistic concurrency and idempotency.
+
+Each stream's version lives in one `streams` row. An append bumps it with a single
+upsert, which also row-locks it until commit: concurrent writers to one stream queue
+there (and a stale `expected_version` is caught after the wait), while writers to
+other streams never touch each other. Streams are locked in sorted order so two
+batches spanning the same streams cannot deadlock. The unique (stream, version) and
+unique id constraints remain the database's own guard behind this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from tracker.domain.dates import FuzzyDate
+from tracker.domain.envelope import EventDraft, RecordedEvent
+from tracker.domain.errors import IdempotencyMismatch, VersionConflict
+from tracker.store.exchange_rates import usd_fields
+from tracker.store.reading import events_by_id
+from tracker.store.schema import events, idempotency_keys, streams
+
+__all__ = [
+    "AppendResult",
+    "ConcurrentAppend",
+    "PendingEvent",
+    "append_events",
+    "stored_keys",
+    "utc_now",
+]
+
+MONEY_FIELDS = ("money_raised", "valuation")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A validated draft and the stream it goes to."""
+
+    stream: str
+    draft: EventDraft
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    events: list[RecordedEvent]
+    replayed: bool = False
+    fingerprint: str | None = None
+
+
+class ConcurrentAppend(Exception):
+    """Another transaction stored the same event id or key first; retry the whole
+    transaction and the retry will find the stored result."""
+
+
+def stored_keys(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[list[str], str | None]]:
+    """For each key already stored: its event ids and request fingerprint."""
+    wanted = list(set(keys))
+    found: dict[str, tuple[list[str], str | None]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(
+            select(
+                idempotency_keys.c.key, idempotency_keys.c.event_ids, idempotency_keys.c.fingerprint
+            ).where(idempotency_keys.c.key.in_(wanted[start : start + 500]))
+        )
+        for key, event_ids, fingerprint in rows:
+            found[key] = (list(event_ids), fingerprint)
+    return found
+
+
+def _replay(conn: Connection, ids: Sequence[str | UUID], fingerprint: str | None) -> AppendResult:
+    return AppendResult(events_by_id(conn, ids), replayed=True, fingerprint=fingerprint)
+
+
+def append_events(
+    conn: Connection,
+    batch: Sequence[PendingEvent],
+    *,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    check_ids: bool = False,
+) -> AppendResult:
+    """Append `batch` atomically in the caller's transaction.
+
+    A key already stored returns its events (`replayed`), adding nothing. With
+    `check_ids` the event ids are looked up first too; without it a repeated id
+    surfaces as ConcurrentAppend, and the caller's retry passes `check_ids=True`.
+    """
+    if idempotency_key is not None:
+        stored = stored_keys(conn, [idempotency_key]).get(idempotency_key)
+        if stored is not None:
+            return _replay(conn, stored[0], stored[1])
+    if check_ids:
+        found = events_by_id(conn, [pending.draft.id for pending in batch])
+        if found and len(found) == len(batch):
+            return AppendResult(found, replayed=True)
+        if found:
+            raise IdempotencyMismatch(f"event id {found[0].id} is already stored")
+    previous = _bump_versions(conn, batch)
+    now = clock()
+    rows = _rows(batch, previous, now)
+    try:
+        stored_rows = conn.execute(
+            insert(events).returning(
+                events.c.position, events.c.tx_id, sort_by_parameter_order=True
+            ),
+            rows,
+        ).all()
+        if idempotency_key is not None:
+            conn.execute(
+                insert(idempotency_keys).values(
+                    key=idempotency_key,
+                    event_ids=[str(pending.draft.id) for pending in batch],
+                    fingerprint=fingerprint,
+                    recorded_at=now,
+                )
+            )
+    except IntegrityError as exc:
+        raise ConcurrentAppend(str(exc.orig)) from exc
+    recorded = [
+        _recorded(row, position, tx) for row, (position, tx) in zip(rows, stored_rows, strict=True)
+    ]
+    return AppendResult(recorded, fingerprint=fingerprint)
+
+
+def _bump_versions(conn: Connection, batch: Sequence[PendingEvent]) -> dict[str, int]:
+    """Lock each stream's row, add its share of the batch, return its version before."""
+    counts: dict[str, int] = {}
+    expected: dict[str, int] = {}
+    for pending in batch:
+        counts[pending.stream] = counts.get(pending.stream, 0) + 1
+        if pending.draft.expected_version is not None:
+            expected.setdefault(pending.stream, pending.draft.expected_version)
+    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    previous: dict[str, int] = {}
+    for stream in sorted(counts):
+        statement = upsert(streams).values(stream=stream, version=counts[stream])
+        statement = statement.on_conflict_do_update(
+            index_elements=[streams.c.stream],
+            set_={"version": streams.c.version + statement.excluded.version},
+        ).returning(streams.c.version)
+        before = conn.execute(statement).scalar_one() - counts[stream]
+        if stream in expected and expected[stream] != before:
+            raise VersionConflict(stream, expected[stream], before)
+        previous[stream] = before
+    return previous
+
+
+def _rows(
+    batch: Sequence[PendingEvent], previous: dict[str, int], now: datetime
+) -> list[dict[str, Any]]:
+    versions = dict(previous)
+    rows = []
+    for pending in batch:
+        draft = pending.draft
+        versions[pending.stream] += 1
+        rows.append(
+            {
+                "id": draft.id,
+                "stream": pending.stream,
+                "version": versions[pending.stream],
+                "type": draft.type,
+                "occurred_on": draft.occurred_on.start,
+                "occurred_precision": draft.occurred_on.precision.value,
+                "recorded_at": now,
+                "data": _with_usd(draft),
+                "sources": draft.sources,
+                "event_metadata": draft.metadata,
+            }
+        )
+    return rows
+
+
+def _with_usd(draft: EventDraft) -> dict[str, Any]:
+    """A round's amounts gain their USD value at the ECB rate of the period's last day."""
+    if draft.type != "funding_round.announced":
+        return draft.data
+    data = dict(draft.data)
+    for name in MONEY_FIELDS:
+        if data.get(name):
+            data[name] = usd_fields(data[name], draft.occurred_on.end)
+    return data
+
+
+def _recorded(row: dict[str, Any], position: int, tx: int) -> RecordedEvent:
+    return RecordedEvent(
+        id=row["id"],
+        type=row["type"],
+        stream=row["stream"],
+        version=row["version"],
+        position=position,
+        occurred_on=FuzzyDate.of(row["occurred_on"], row["occurred_precision"]),
+        recorded_at=row["recorded_at"],
+        data=row["data"],
+        sources=row["sources"],
+        metadata=row["event_metadata"],
+        tx=tx,
+    )
