@@ -21,5 +21,6 @@ def upgrade_to_head(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        # "heads": feature branches of the schema (feeds, webhooks) may each add a head.
+        command.upgrade(config, "heads")
         conn.commit()

@@ -1,0 +1,129 @@
+"""Recording events: validate, resolve names, append, update the directory, catch up.
+
+The one write path. REST writes, `tracker ingest` and the feed pollers all come here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from tracker.commands.resolution import resolve_draft
+from tracker.db import write_transaction
+from tracker.domain.envelope import EventDraft, RecordedEvent, parse_draft
+from tracker.domain.errors import FieldError, IdempotencyMismatch, InvalidInput
+from tracker.projections.directory import apply_directory
+from tracker.store.appending import (
+    AppendResult,
+    ConcurrentAppend,
+    PendingEvent,
+    append_events,
+    utc_now,
+)
+
+__all__ = ["Recorded", "append_resolved", "fingerprint_of", "parse_drafts", "record_events"]
+
+Clock = Callable[[], datetime]
+# How often a write is retried when a concurrent writer stored the same id/key first.
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Recorded:
+    events: list[RecordedEvent]
+    replayed: bool
+
+
+def fingerprint_of(body: Any) -> str:
+    """A stable hash of a request body, to tell a true retry from a reused key."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_drafts(raw_events: Sequence[Any], loc: str = "events") -> list[EventDraft]:
+    drafts, errors = [], []
+    for index, raw in enumerate(raw_events):
+        try:
+            drafts.append(parse_draft(raw))
+        except InvalidInput as exc:
+            prefix: tuple[str | int, ...] = (loc, index) if len(raw_events) > 1 else ()
+            errors.extend(FieldError((*prefix, *e.loc), e.msg) for e in exc.errors)
+    if errors:
+        raise InvalidInput(errors)
+    return drafts
+
+
+def append_resolved(
+    conn: Connection,
+    drafts: Sequence[EventDraft],
+    *,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    clock: Clock = utc_now,
+    check_ids: bool = False,
+) -> AppendResult:
+    """Resolve names and append in the caller's transaction; the directory follows."""
+    registered: dict[str, str] = {}
+    pending: list[PendingEvent] = []
+    for index, draft in enumerate(drafts):
+        try:
+            pending.extend(resolve_draft(conn, draft, registered).events)
+        except InvalidInput as exc:
+            raise exc.prefixed("events", index) if len(drafts) > 1 else exc from None
+    result = append_events(
+        conn,
+        pending,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        clock=clock,
+        check_ids=check_ids,
+    )
+    if not result.replayed:
+        apply_directory(conn, result.events)
+    return result
+
+
+def record_events(
+    engine: Engine,
+    raw_events: Sequence[Any],
+    *,
+    idempotency_key: str | None = None,
+    clock: Clock = utc_now,
+    after_write: Callable[[Engine], None] | None = None,
+) -> Recorded:
+    """Validate and append one request's events atomically (all or none).
+
+    A key seen before with the same body replays the stored result; with another body
+    it is an IdempotencyMismatch. `after_write` runs once the transaction committed
+    (the projections catch up there, for read-your-writes).
+    """
+    drafts = parse_drafts(raw_events)
+    fingerprint = fingerprint_of(raw_events)
+    for attempt in range(_ATTEMPTS):
+        try:
+            with write_transaction(engine) as conn:
+                result = append_resolved(
+                    conn,
+                    drafts,
+                    idempotency_key=idempotency_key,
+                    fingerprint=fingerprint,
+                    clock=clock,
+                    check_ids=attempt > 0,
+                )
+            break
+        except ConcurrentAppend:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    if result.replayed and result.fingerprint not in (None, fingerprint):
+        raise IdempotencyMismatch(
+            f"idempotency key {idempotency_key!r} was used for a different request"
+        )
+    if after_write is not None and not result.replayed:
+        after_write(engine)
+    return Recorded(result.events, result.replayed)
