@@ -87,6 +87,36 @@ def ingest(location: Url) -> None:
     if report.rejected:
         raise typer.Exit(1)
 
+projections_app = typer.Typer(no_args_is_help=True, help="Read models built from the log.")
+app.add_typer(projections_app, name="projections")
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="One projection; all when omitted.")] = None,
+) -> None:
+    """Replay the log from position 0 into the read models; readers see the switch only
+    when it is complete."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from tracker.projections.rebuild import rebuild
+
+    engine = open_engine(load_settings())
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("rebuild", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            replayed = rebuild(engine, [name] if name else [], progress=show)
+        except KeyError as exc:
+            typer.echo(str(exc.args[0]), err=True)
+            raise typer.Exit(2) from None
+    typer.echo(f"rebuilt {name or 'all projections'} from {replayed} events")
+
 
 def main() -> None:
     app(prog_name="tracker")

@@ -35,6 +35,7 @@ from tracker.domain.envelope import RecordedEvent
 from tracker.store.schema import events
 
 __all__ = [
+    "EVENT_COLUMNS",
     "START",
     "LogCursor",
     "count_after",
@@ -49,7 +50,7 @@ __all__ = [
     "stream_version",
 ]
 
-_COLUMNS = (
+EVENT_COLUMNS = (
     events.c.position,
     events.c.id,
     events.c.stream,
@@ -114,7 +115,7 @@ def _safe_horizon() -> Any:
 
 
 def _log_query(conn: Connection, after: LogCursor) -> Select[Any]:
-    query = select(*_COLUMNS).where(
+    query = select(*EVENT_COLUMNS).where(
         tuple_(events.c.tx_id, events.c.position)
         > tuple_(literal(after.tx), literal(after.position))
     )
@@ -183,7 +184,7 @@ def cursor_for_position(conn: Connection, position: int) -> LogCursor:
 
 def read_stream(conn: Connection, stream: str, *, after_version: int = 0) -> list[RecordedEvent]:
     query = (
-        select(*_COLUMNS)
+        select(*EVENT_COLUMNS)
         .where(events.c.stream == stream, events.c.version > after_version)
         .order_by(events.c.version)
     )
@@ -195,7 +196,7 @@ def read_streams(conn: Connection, names: Sequence[str]) -> dict[str, list[Recor
     found: dict[str, list[RecordedEvent]] = {name: [] for name in names}
     for start in range(0, len(names), 500):
         query = (
-            select(*_COLUMNS)
+            select(*EVENT_COLUMNS)
             .where(events.c.stream.in_(list(names[start : start + 500])))
             .order_by(events.c.stream, events.c.version)
         )
@@ -216,6 +217,6 @@ def events_by_id(conn: Connection, ids: Sequence[str | UUID]) -> list[RecordedEv
     wanted = [UUID(str(event_id)) for event_id in ids]
     if not wanted:
         return []
-    rows = conn.execute(select(*_COLUMNS).where(events.c.id.in_(wanted)))
+    rows = conn.execute(select(*EVENT_COLUMNS).where(events.c.id.in_(wanted)))
     by_id = {record.id: record for record in map(record_from_row, rows)}
     return [by_id[event_id] for event_id in wanted if event_id in by_id]
