@@ -14,6 +14,7 @@ rebinding; the OWASP cheat sheet's "DNS pinning" bypass) cannot redirect the req
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,13 @@ Resolver = Callable[[str, int], list[str]]
 """(host, port) → the host's addresses as IP strings, in the order to try them."""
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+# Letters, digits, hyphens and underscores in dot-separated labels (ASCII, after IDNA).
+# Validating the name before DNS follows the OWASP cheat sheet ("Domain name").
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\.?$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
+    r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?",
+    re.IGNORECASE,
+)
 
 # Names that reach a cloud provider's instance metadata service (credentials live
 # there). They are refused by name too, before any DNS, because a resolver inside the
@@ -56,6 +64,12 @@ _METADATA_NAMES = frozenset(
 # no webhook legitimately goes there, and an opened door leaks instance credentials.
 _METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+# Private networks proper (RFC 1918, and RFC 4193 unique local IPv6). Python's
+# `is_private` also covers documentation and benchmark ranges; those are caught by
+# `is_global` below with a truer name.
+_PRIVATE = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 )
 # RFC 6598 shared address space (carrier-grade NAT); Python's `is_private` omits it.
 _SHARED_NAT = ipaddress.ip_network("100.64.0.0/10")
@@ -108,11 +122,11 @@ def check_target(url: str, *, allow_private: bool, resolve: Resolver) -> Target:
     host = parsed.raw_host.decode("ascii")
     port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
     addresses = _addresses(url, host, port, resolve)
-    for address in addresses:
+    for answer, address in addresses:
         problem = _refusal(address, allow_private=allow_private)
         if problem:
-            raise UnsafeTarget(f"{url} resolves to {address}, {problem}")
-    return Target(url=url, host=host, port=port, scheme=parsed.scheme, ip=str(addresses[0]))
+            raise UnsafeTarget(f"{url} resolves to {answer}, {problem}")
+    return Target(url=url, host=host, port=port, scheme=parsed.scheme, ip=str(addresses[0][1]))
 
 
 def _parse(url: str, *, allow_private: bool) -> httpx.URL:
@@ -133,15 +147,18 @@ def _parse(url: str, *, allow_private: bool) -> httpx.URL:
     if not parsed.raw_host:
         raise UnsafeTarget(f"{url} has no host")
     name = parsed.raw_host.decode("ascii").lower().rstrip(".")
+    if _as_ip(name) is None and not _HOST_NAME.fullmatch(name):
+        raise UnsafeTarget(f"{url} does not name a valid host")
     if name in _METADATA_NAMES:
         raise UnsafeTarget(f"{url} names {name}, a cloud metadata service")
     return parsed
 
 
-def _addresses(url: str, host: str, port: int, resolve: Resolver) -> list[IPAddress]:
+def _addresses(url: str, host: str, port: int, resolve: Resolver) -> list[tuple[str, IPAddress]]:
+    """Each address as the resolver wrote it (for messages) and as parsed."""
     literal = _as_ip(host)
     if literal is not None:
-        return [literal]  # an IP in the URL is checked as it stands; no DNS
+        return [(host, literal)]  # an IP in the URL is checked as it stands; no DNS
     try:
         answers = resolve(host, port)
     except OSError as exc:
@@ -153,7 +170,7 @@ def _addresses(url: str, host: str, port: int, resolve: Resolver) -> list[IPAddr
         address = _as_ip(answer)
         if address is None:
             raise UnsafeTarget(f"{url}: {host} resolved to {answer!r}, which is not an IP")
-        addresses.append(address)
+        addresses.append((answer, address))
     return addresses
 
 
@@ -217,7 +234,7 @@ def _non_public(address: IPAddress) -> str | None:
         return "a loopback address"
     if address in _SHARED_NAT:
         return "a shared (carrier-grade NAT) address"
-    if address.is_private:
+    if any(address in network for network in _PRIVATE):
         return "a private address"
     if address.is_reserved:
         return "a reserved address"
