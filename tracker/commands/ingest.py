@@ -3,8 +3,14 @@
 An item's idempotency key is its `key`, else its `id`, else a hash of its content: a
 feed read twice adds nothing twice. A key already stored makes the item a duplicate
 whatever its body (feeds re-publish and touch up items; a real change of fact comes as
-a new item or an `event.corrected`). Items are written in chunks, one transaction each,
-with a savepoint per item so a failing item rolls back alone.
+a new item or an `event.corrected`).
+
+Items are written in chunks, one transaction each. Inside a chunk, valid items are
+resolved one by one and appended together in one multi-row insert: statements, not
+rows, are what an append pays for. An item that changes what names mean (a company
+registered, renamed or given an alias) is flushed at once so later items resolve
+through it. Should a flush fail on a version conflict, it is redone item by item under
+savepoints, so only the conflicting item is rejected.
 """
 
 from __future__ import annotations
@@ -15,18 +21,31 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from tracker.commands.recording import Clock, append_resolved
+from tracker.commands.recording import Clock
+from tracker.commands.resolution import resolve_draft
 from tracker.db import write_transaction
 from tracker.domain.envelope import EventDraft, parse_draft
-from tracker.domain.errors import FieldError, InvalidInput, TrackerError
+from tracker.domain.errors import FieldError, InvalidInput, VersionConflict
 from tracker.domain.feed_format import ParsedFeed
-from tracker.store.appending import ConcurrentAppend, stored_keys, utc_now
+from tracker.projections.directory import apply_directory
+from tracker.store.appending import (
+    ConcurrentAppend,
+    PendingEvent,
+    append_events,
+    stored_keys,
+    utc_now,
+)
 
 __all__ = ["IngestReport", "Rejection", "ingest_feed", "item_key"]
 
-CHUNK = 200
+CHUNK = 500
+_ATTEMPTS = 3
+_NAME_CHANGING = frozenset({"company.registered", "company.renamed", "company.alias_added"})
+
+Item = tuple[int, str, EventDraft]
+Resolved = tuple[int, str, list[PendingEvent]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,12 @@ class IngestReport:
     def summary(self) -> str:
         return f"new {self.new}, duplicate {self.duplicate}, rejected {len(self.rejected)}"
 
+    def add(self, other: IngestReport) -> None:
+        self.new += other.new
+        self.duplicate += other.duplicate
+        self.rejected.extend(other.rejected)
+        self.events_appended += other.events_appended
+
 
 def item_key(raw: Any) -> str:
     if isinstance(raw, dict):
@@ -65,9 +90,7 @@ def _source_of(feed: ParsedFeed) -> list[dict[str, Any]]:
     return [kept] if kept else []
 
 
-def _chunks(
-    items: list[tuple[int, str, EventDraft]],
-) -> Iterator[list[tuple[int, str, EventDraft]]]:
+def _chunks(items: list[Item]) -> Iterator[list[Item]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
 
@@ -82,7 +105,7 @@ def ingest_feed(
 ) -> IngestReport:
     report = IngestReport()
     default_sources = _source_of(feed)
-    valid: list[tuple[int, str, EventDraft]] = []
+    valid: list[Item] = []
     seen: set[str] = set()
     for index, raw in enumerate(feed.items):
         key = item_key(raw)
@@ -95,7 +118,7 @@ def ingest_feed(
         except InvalidInput as exc:
             report.rejected.append(Rejection(index, exc.errors))
     for chunk in _chunks(valid):
-        _write_chunk(engine, chunk, report, clock)
+        report.add(_write_chunk(engine, chunk, clock))
         if progress:
             progress(len(chunk))
     report.rejected.sort(key=lambda rejection: rejection.index)
@@ -104,45 +127,77 @@ def ingest_feed(
     return report
 
 
-def _write_chunk(
-    engine: Engine, chunk: list[tuple[int, str, EventDraft]], report: IngestReport, clock: Clock
-) -> None:
-    for attempt in range(3):
-        outcome = IngestReport()
+def _write_chunk(engine: Engine, chunk: list[Item], clock: Clock) -> IngestReport:
+    for attempt in range(_ATTEMPTS):
         try:
             with write_transaction(engine) as conn:
-                known = stored_keys(conn, [key for _, key, _ in chunk])
-                for index, key, draft in chunk:
-                    if key in known:
-                        outcome.duplicate += 1
-                        continue
-                    try:
-                        with conn.begin_nested():
-                            result = append_resolved(
-                                conn,
-                                [draft],
-                                idempotency_key=key,
-                                clock=clock,
-                                check_ids=attempt > 0,
-                            )
-                    except InvalidInput as exc:
-                        outcome.rejected.append(Rejection(index, exc.errors))
-                        continue
-                    except TrackerError as exc:
-                        outcome.rejected.append(Rejection(index, [FieldError((), str(exc))]))
-                        continue
-                    if result.replayed:
-                        outcome.duplicate += 1
-                    else:
-                        outcome.new += 1
-                        outcome.events_appended += len(result.events)
-            break
+                return _ChunkWriter(conn, clock, careful=attempt > 0).write(chunk)
         except ConcurrentAppend:
-            # Another writer stored one of these keys meanwhile: redo the chunk; the
-            # keys it stored now read as duplicates.
-            if attempt == 2:
+            # Another writer stored one of these keys or ids meanwhile: redo the chunk,
+            # item by item; what it stored now reads as duplicates.
+            if attempt == _ATTEMPTS - 1:
                 raise
-    report.new += outcome.new
-    report.duplicate += outcome.duplicate
-    report.rejected.extend(outcome.rejected)
-    report.events_appended += outcome.events_appended
+    raise AssertionError("unreachable")
+
+
+class _ChunkWriter:
+    def __init__(self, conn: Connection, clock: Clock, *, careful: bool) -> None:
+        self.conn, self.clock, self.careful = conn, clock, careful
+        self.outcome = IngestReport()
+        self.names: dict[str, str] = {}
+        self.batch: list[Resolved] = []
+
+    def write(self, chunk: list[Item]) -> IngestReport:
+        known = stored_keys(self.conn, [key for _, key, _ in chunk])
+        for index, key, draft in chunk:
+            if key in known:
+                self.outcome.duplicate += 1
+                continue
+            try:
+                pending = resolve_draft(self.conn, draft, self.names).events
+            except InvalidInput as exc:
+                self.outcome.rejected.append(Rejection(index, exc.errors))
+                continue
+            for event in pending:  # a company registered for this item keeps its slug
+                self.names.setdefault(
+                    event.draft.data.get("company", ""), event.draft.data.get("company", "")
+                )
+            self.batch.append((index, key, pending))
+            if self.careful or draft.type in _NAME_CHANGING or draft.expected_version is not None:
+                self.flush()
+        self.flush()
+        return self.outcome
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        try:
+            with self.conn.begin_nested():
+                self._append(batch)
+        except VersionConflict:
+            for item in batch:
+                try:
+                    with self.conn.begin_nested():
+                        self._append([item])
+                except VersionConflict as exc:
+                    self.outcome.rejected.append(
+                        Rejection(item[0], [FieldError(("expected_version",), str(exc))])
+                    )
+
+    def _append(self, batch: list[Resolved]) -> None:
+        pending = [event for _, _, events in batch for event in events]
+        keys = {key: [event.draft.id for event in events] for _, key, events in batch}
+        result = append_events(
+            self.conn,
+            pending,
+            clock=self.clock,
+            check_ids=self.careful,
+            key_checked=True,
+            item_keys=keys,
+        )
+        apply_directory(self.conn, result.events)
+        if any(event.type in _NAME_CHANGING for event in result.events):
+            self.names.clear()
+        self.outcome.new += len(batch)
+        self.outcome.events_appended += len(result.events)

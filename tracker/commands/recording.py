@@ -67,9 +67,15 @@ def append_resolved(
     fingerprint: str | None = None,
     clock: Clock = utc_now,
     check_ids: bool = False,
+    key_checked: bool = False,
+    registered: dict[str, str] | None = None,
 ) -> AppendResult:
-    """Resolve names and append in the caller's transaction; the directory follows."""
-    registered: dict[str, str] = {}
+    """Resolve names and append in the caller's transaction; the directory follows.
+
+    `registered` caches name → slug resolutions across calls in one transaction; it is
+    cleared whenever an appended event could change what a name means.
+    """
+    registered = {} if registered is None else registered
     pending: list[PendingEvent] = []
     for index, draft in enumerate(drafts):
         try:
@@ -83,9 +89,12 @@ def append_resolved(
         fingerprint=fingerprint,
         clock=clock,
         check_ids=check_ids,
+        key_checked=key_checked,
     )
     if not result.replayed:
         apply_directory(conn, result.events)
+        if any(event.type.startswith("company.") for event in result.events):
+            registered.clear()
     return result
 
 

@@ -112,7 +112,8 @@ def resolve_draft(conn: Connection, draft: EventDraft, registered: dict[str, str
         return item
     text = str(draft.data["company"])
     company = registered.get(text) or _company(conn, draft, item)
-    registered[text] = company
+    # Later mentions by the same text or by the new slug must not register it again.
+    registered[text] = registered[company] = company
     data = {**draft.data, "company": company}
     if draft.type.startswith("leadership."):
         data = _person(conn, data)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     delete,
     select,
 )
@@ -141,33 +142,34 @@ def rebuild_directory(conn: Connection) -> None:
     apply_directory(conn, iterate_all(conn))
 
 
+# Built once and bound per call: these run for every item a feed brings.
+_COMPANIES_NAMED = (
+    select(company_names.c.company).where(company_names.c.normalised == bindparam("key")).distinct()
+)
+_PEOPLE_NAMED = (
+    select(person_names.c.person).where(person_names.c.normalised == bindparam("key")).distinct()
+)
+_COMPANY = select(companies.c.slug).where(companies.c.slug == bindparam("slug"))
+_PERSON = select(people.c.slug).where(people.c.slug == bindparam("slug"))
+
+
 def matching_companies(conn: Connection, name: str) -> list[str]:
     """Slugs of the companies a name or alias denotes (several when it is ambiguous)."""
-    rows = conn.execute(
-        select(company_names.c.company)
-        .where(company_names.c.normalised == normalise_name(name))
-        .distinct()
-    )
+    rows = conn.execute(_COMPANIES_NAMED, {"key": normalise_name(name)})
     return sorted(row[0] for row in rows)
 
 
 def matching_people(conn: Connection, name: str) -> list[str]:
-    rows = conn.execute(
-        select(person_names.c.person)
-        .where(person_names.c.normalised == normalise_name(name))
-        .distinct()
-    )
+    rows = conn.execute(_PEOPLE_NAMED, {"key": normalise_name(name)})
     return sorted(row[0] for row in rows)
 
 
 def company_exists(conn: Connection, slug: str) -> bool:
-    return (
-        conn.execute(select(companies.c.slug).where(companies.c.slug == slug)).first() is not None
-    )
+    return conn.execute(_COMPANY, {"slug": slug}).first() is not None
 
 
 def person_exists(conn: Connection, slug: str) -> bool:
-    return conn.execute(select(people.c.slug).where(people.c.slug == slug)).first() is not None
+    return conn.execute(_PERSON, {"slug": slug}).first() is not None
 
 
 __all__ += ["company_exists", "person_exists"]

@@ -10,15 +10,13 @@ unique id constraints remain the database's own guard behind this.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tracker.domain.dates import FuzzyDate
@@ -26,7 +24,7 @@ from tracker.domain.envelope import EventDraft, RecordedEvent
 from tracker.domain.errors import IdempotencyMismatch, VersionConflict
 from tracker.store.exchange_rates import usd_fields
 from tracker.store.reading import events_by_id
-from tracker.store.schema import events, idempotency_keys, streams
+from tracker.store.schema import events, idempotency_keys
 
 __all__ = [
     "AppendResult",
@@ -38,6 +36,18 @@ __all__ = [
 ]
 
 MONEY_FIELDS = ("money_raised", "valuation")
+
+# Built once: constructing SQLAlchemy statements per call cost more than executing them.
+# Both dialects spell the upsert the same way (PostgreSQL 9.5+, SQLite 3.35+).
+_BUMP = text(
+    "INSERT INTO streams (stream, version) VALUES (:stream, :n) "
+    "ON CONFLICT (stream) DO UPDATE SET version = streams.version + excluded.version "
+    "RETURNING version"
+)
+_INSERT_EVENTS = insert(events).returning(
+    events.c.position, events.c.tx_id, sort_by_parameter_order=True
+)
+_INSERT_KEY = insert(idempotency_keys)
 
 
 def utc_now() -> datetime:
@@ -64,16 +74,17 @@ class ConcurrentAppend(Exception):
     transaction and the retry will find the stored result."""
 
 
+_STORED_KEYS = select(
+    idempotency_keys.c.key, idempotency_keys.c.event_ids, idempotency_keys.c.fingerprint
+).where(idempotency_keys.c.key.in_(bindparam("keys", expanding=True)))
+
+
 def stored_keys(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[list[str], str | None]]:
     """For each key already stored: its event ids and request fingerprint."""
     wanted = list(set(keys))
     found: dict[str, tuple[list[str], str | None]] = {}
     for start in range(0, len(wanted), 500):
-        rows = conn.execute(
-            select(
-                idempotency_keys.c.key, idempotency_keys.c.event_ids, idempotency_keys.c.fingerprint
-            ).where(idempotency_keys.c.key.in_(wanted[start : start + 500]))
-        )
+        rows = conn.execute(_STORED_KEYS, {"keys": wanted[start : start + 500]})
         for key, event_ids, fingerprint in rows:
             found[key] = (list(event_ids), fingerprint)
     return found
@@ -91,14 +102,19 @@ def append_events(
     fingerprint: str | None = None,
     clock: Callable[[], datetime] = utc_now,
     check_ids: bool = False,
+    key_checked: bool = False,
+    item_keys: Mapping[str, Sequence[UUID]] | None = None,
 ) -> AppendResult:
     """Append `batch` atomically in the caller's transaction.
 
     A key already stored returns its events (`replayed`), adding nothing. With
     `check_ids` the event ids are looked up first too; without it a repeated id
     surfaces as ConcurrentAppend, and the caller's retry passes `check_ids=True`.
+    `key_checked` says the caller already looked the key up in this transaction (ingest
+    does it for a whole chunk at once); a key stored since then still fails the insert.
+    `item_keys` stores one more key per feed item, each naming that item's events.
     """
-    if idempotency_key is not None:
+    if idempotency_key is not None and not key_checked:
         stored = stored_keys(conn, [idempotency_key]).get(idempotency_key)
         if stored is not None:
             return _replay(conn, stored[0], stored[1])
@@ -113,19 +129,31 @@ def append_events(
     rows = _rows(batch, previous, now)
     try:
         stored_rows = conn.execute(
-            insert(events).returning(
-                events.c.position, events.c.tx_id, sort_by_parameter_order=True
-            ),
+            _INSERT_EVENTS,
             rows,
         ).all()
         if idempotency_key is not None:
             conn.execute(
-                insert(idempotency_keys).values(
-                    key=idempotency_key,
-                    event_ids=[str(pending.draft.id) for pending in batch],
-                    fingerprint=fingerprint,
-                    recorded_at=now,
-                )
+                _INSERT_KEY,
+                {
+                    "key": idempotency_key,
+                    "event_ids": [str(pending.draft.id) for pending in batch],
+                    "fingerprint": fingerprint,
+                    "recorded_at": now,
+                },
+            )
+        if item_keys:
+            conn.execute(
+                _INSERT_KEY,
+                [
+                    {
+                        "key": key,
+                        "event_ids": [str(i) for i in ids],
+                        "fingerprint": None,
+                        "recorded_at": now,
+                    }
+                    for key, ids in item_keys.items()
+                ],
             )
     except IntegrityError as exc:
         raise ConcurrentAppend(str(exc.orig)) from exc
@@ -136,22 +164,20 @@ def append_events(
 
 
 def _bump_versions(conn: Connection, batch: Sequence[PendingEvent]) -> dict[str, int]:
-    """Lock each stream's row, add its share of the batch, return its version before."""
+    """Lock each stream's row, add its share of the batch, return its version before.
+
+    The upsert row-locks the stream until commit; in READ COMMITTED a waiting writer
+    re-reads the row after the wait, so `before` is never stale."""
     counts: dict[str, int] = {}
     expected: dict[str, int] = {}
     for pending in batch:
         counts[pending.stream] = counts.get(pending.stream, 0) + 1
         if pending.draft.expected_version is not None:
             expected.setdefault(pending.stream, pending.draft.expected_version)
-    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     previous: dict[str, int] = {}
     for stream in sorted(counts):
-        statement = upsert(streams).values(stream=stream, version=counts[stream])
-        statement = statement.on_conflict_do_update(
-            index_elements=[streams.c.stream],
-            set_={"version": streams.c.version + statement.excluded.version},
-        ).returning(streams.c.version)
-        before = conn.execute(statement).scalar_one() - counts[stream]
+        before = conn.execute(_BUMP, {"stream": stream, "n": counts[stream]}).scalar_one()
+        before -= counts[stream]
         if stream in expected and expected[stream] != before:
             raise VersionConflict(stream, expected[stream], before)
         previous[stream] = before
