@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from tracker.commands.recording import Clock
+from tracker.commands.recording import Clock, count_appended
 from tracker.commands.resolution import resolve_draft
 from tracker.db import write_transaction
 from tracker.domain.envelope import EventDraft, parse_draft
@@ -197,6 +197,7 @@ class _ChunkWriter:
             item_keys=keys,
         )
         apply_directory(self.conn, result.events)
+        count_appended(result.events)
         if any(event.type in _NAME_CHANGING for event in result.events):
             self.names.clear()
         self.outcome.new += len(batch)

@@ -18,6 +18,7 @@ from tracker.commands.resolution import resolve_draft
 from tracker.db import write_transaction
 from tracker.domain.envelope import EventDraft, RecordedEvent, parse_draft
 from tracker.domain.errors import FieldError, IdempotencyMismatch, InvalidInput
+from tracker.metrics import EVENTS_APPENDED
 from tracker.projections.directory import apply_directory
 from tracker.store.appending import (
     AppendResult,
@@ -27,7 +28,14 @@ from tracker.store.appending import (
     utc_now,
 )
 
-__all__ = ["Recorded", "append_resolved", "fingerprint_of", "parse_drafts", "record_events"]
+__all__ = [
+    "Recorded",
+    "append_resolved",
+    "count_appended",
+    "fingerprint_of",
+    "parse_drafts",
+    "record_events",
+]
 
 Clock = Callable[[], datetime]
 # How often a write is retried when a concurrent writer stored the same id/key first.
@@ -38,6 +46,13 @@ _ATTEMPTS = 3
 class Recorded:
     events: list[RecordedEvent]
     replayed: bool
+
+
+def count_appended(events: Sequence[RecordedEvent]) -> None:
+    """Count appended events for /metrics (counted at append; a rollback after this is
+    rare and only makes the counter run ahead, never behind)."""
+    for event in events:
+        EVENTS_APPENDED.labels(type=event.type).inc()
 
 
 def fingerprint_of(body: Any) -> str:
@@ -93,6 +108,7 @@ def append_resolved(
     )
     if not result.replayed:
         apply_directory(conn, result.events)
+        count_appended(result.events)
         if any(event.type.startswith("company.") for event in result.events):
             registered.clear()
     return result
