@@ -34,8 +34,9 @@ def draft(company: str = "stepfun", **overrides: object) -> EventDraft:
     return EventDraft(**fields)  # type: ignore[arg-type]
 
 
-def append(engine: Engine, *drafts: EventDraft, stream: str = "company-stepfun",
-           key: str | None = None) -> AppendResult:
+def append(
+    engine: Engine, *drafts: EventDraft, stream: str = "company-stepfun", key: str | None = None
+) -> AppendResult:
     with write_transaction(engine) as conn:
         return append_events(conn, [PendingEvent(stream, d) for d in drafts], idempotency_key=key)
 
@@ -122,8 +123,11 @@ def test_read_all_filters_by_type_and_stream_and_pages_with_a_cursor(engine: Eng
 def test_stored_events_keep_their_envelope(engine: Engine) -> None:
     event = draft(
         type="funding_round.announced",
-        data={"company": "stepfun", "round": "series_b_plus",
-              "money_raised": {"value": "5000000000", "currency": "CNY", "qualifier": "at_least"}},
+        data={
+            "company": "stepfun",
+            "round": "series_b_plus",
+            "money_raised": {"value": "5000000000", "currency": "CNY", "qualifier": "at_least"},
+        },
         occurred_on=FuzzyDate.parse("2026-01"),
         sources=[{"url": "https://example.org/a", "publisher": "Example"}],
         metadata={"by": "test"},

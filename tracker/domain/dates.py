@@ -86,7 +86,7 @@ class FuzzyDate:
         if self.precision is Precision.DAY:
             return self.start.isoformat()
         if self.precision is Precision.MONTH:
-            return self.start.strftime("%Y-%m")
+            return f"{self.start.year:04d}-{self.start.month:02d}"
         return f"{self.start.year:04d}"
 
     def to_json(self) -> dict[str, str]:
