@@ -5,7 +5,6 @@ Results go to stdout; logs and progress bars to stderr (DESIGN.md §6).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -123,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -62,7 +62,8 @@ def fingerprint_of(body: Any) -> str:
 
 
 def parse_drafts(raw_events: Sequence[Any], loc: str = "events") -> list[EventDraft]:
-    drafts, errors = [], []
+    drafts: list[EventDraft] = []
+    errors: list[FieldError] = []
     for index, raw in enumerate(raw_events):
         try:
             drafts.append(parse_draft(raw))
