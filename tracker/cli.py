@@ -116,6 +116,50 @@ def projections_rebuild(
             raise typer.Exit(2) from None
     typer.echo(f"rebuilt {name or 'all projections'} from {replayed} events")
 
+@app.command()
+def worker() -> None:
+    """Run the background worker: feed polls, projections, webhook dispatch and delivery.
+
+    Stops cleanly on SIGTERM or Ctrl-C (in-flight work finishes or its lease lapses)."""
+    import signal
+    import threading
+
+    from tracker.worker import background_worker
+
+    settings = load_settings()
+    engine = open_engine(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with background_worker(engine, settings):
+        stop.wait()
+
+
+@app.command()
+def health(
+    worker_alive: Annotated[
+        bool, typer.Option("--worker", help="Also require a live worker heartbeat.")
+    ] = False,
+) -> None:
+    """Exit 0 when the database answers (and, with --worker, a worker beats); for
+    container health checks."""
+    from sqlalchemy import text
+
+    from tracker.store.heartbeats import live_workers
+
+    engine = open_engine(load_settings())
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            workers = live_workers(conn)
+    except Exception as exc:
+        typer.echo(f"database unreachable: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if worker_alive and not workers:
+        typer.echo("no live worker heartbeat", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: database reachable, {len(workers)} live worker(s)")
+
 
 def main() -> None:
     app(prog_name="tracker")
