@@ -1,0 +1,393 @@
+"""The delivery worker: claims due deliveries, sends them, records what came of it.
+
+Three steps, so no transaction stays open across an HTTP call (a slow receiver must
+not hold row locks or a SQLite write lock):
+
+1. claim — one transaction picks due rows with ``FOR UPDATE SKIP LOCKED`` (workers on
+   other processes skip each other's rows instead of waiting; the claim shape of
+   python-event-sourcery's ``outbox.py``), marks them ``sending`` with a lease
+   (``claimed_until``) and commits. A worker that dies after this loses nothing: when
+   the lease runs out the row is due again and another worker sends it (at-least-once,
+   the same ``webhook-id`` each time, as Standard Webhooks requires).
+2. send — in a thread pool, each to the IP the SSRF guard approves *now* (the DNS answer
+   may have changed since the URL was saved: DNS rebinding), signed with the current
+   secret and, during a rotation, the previous one too.
+3. record — one transaction per delivery stores the attempt and the outcome, fenced on
+   ``claimed_by`` so a worker whose lease ran out cannot overwrite its successor.
+
+Order: per subscription, only the oldest queued delivery (log position) is eligible, so
+a receiver gets events in log order and a failing one is not flooded; pings jump the
+queue. Claims span subscriptions, so a slow or dead endpoint holds up only its own.
+Outcomes: 2xx succeeded; 410 Gone disables the subscription (Standard Webhooks); an
+unsafe target fails the delivery and disables the subscription; other failures retry on
+the Svix schedule (retry_schedule.py), honouring Retry-After, and end ``dead``; five
+days without a success disable the subscription, with the reason shown on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, tuple_, update
+
+from tracker.commands.subscriptions import disable_subscription
+from tracker.commands.webhook_tables import as_utc, deliveries, delivery_attempts, subscriptions
+from tracker.db import read_connection, write_transaction
+from tracker.metrics import DELIVERIES, DELIVERY_LATENCY, RETRY_QUEUE_DEPTH
+from tracker.webhooks.address_guard import Resolver, UnresolvableHost, UnsafeTarget, check_target
+from tracker.webhooks.retry_schedule import next_attempt_at, should_disable
+from tracker.webhooks.sender import Attempt, send
+from tracker.webhooks.signing import delivery_body, sign_headers
+
+__all__ = ["Claim", "claim_due", "deliver_due", "lease_for", "release_claims"]
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+_ERROR_LIMIT = 1000
+
+
+def lease_for(timeout: float) -> timedelta:
+    """How long a claim holds: well past the sender's worst case (its timeout applies to
+    connect, write and each read), so a live worker's claim never runs out mid-send."""
+    return timedelta(seconds=4 * timeout + 30)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed delivery with what sending it needs. `secrets` never reach a log."""
+
+    id: str
+    subscription_id: str
+    url: str
+    event_type: str
+    payload: dict[str, Any]
+    event_recorded_at: datetime
+    generation: int
+    attempts: int
+    secrets: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"Claim(id={self.id!r}, subscription_id={self.subscription_id!r})"
+
+
+def _due(now: datetime) -> Any:
+    older = deliveries.alias("older")
+    # Per-subscription order: an older queued or in-flight delivery (by position, then
+    # id) blocks this one. Pings have no position; NULL compares as unknown, so pings
+    # neither block nor wait.
+    waits_behind = exists().where(
+        older.c.subscription_id == deliveries.c.subscription_id,
+        older.c.status.in_(("pending", "sending")),
+        tuple_(older.c.position, older.c.id) < tuple_(deliveries.c.position, deliveries.c.id),
+    )
+    return and_(
+        or_(
+            and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
+            and_(deliveries.c.status == "sending", deliveries.c.claimed_until < now),
+        ),
+        ~waits_behind,
+    )
+
+
+def claim_due(
+    engine: Engine, worker_id: str, now: datetime, limit: int, lease: timedelta
+) -> list[Claim]:
+    """Claim up to `limit` due deliveries of enabled subscriptions, and commit."""
+    with write_transaction(engine) as conn:
+        query = (
+            select(deliveries.c.id)
+            .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+            .where(subscriptions.c.enabled.is_(True), _due(now))
+            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+            .limit(limit)
+            .with_for_update(of=deliveries, skip_locked=True)
+        )
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            return []
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids))
+            .values(status="sending", claimed_by=worker_id, claimed_until=now + lease)
+        )
+        return _claims(conn, ids, now)
+
+
+def _claims(conn: Connection, ids: Sequence[str], now: datetime) -> list[Claim]:
+    s, d = subscriptions.c, deliveries.c
+    query = (
+        select(
+            d.id,
+            d.subscription_id,
+            d.event_type,
+            d.payload,
+            d.event_recorded_at,
+            d.generation,
+            d.attempts,
+            s.url,
+            s.secret,
+            s.previous_secret,
+            s.previous_secret_until,
+        )
+        .join(subscriptions, s.id == d.subscription_id)
+        .where(d.id.in_(ids))
+        .order_by(d.next_attempt_at, d.id)
+    )
+    claims = []
+    for row in conn.execute(query):
+        until = as_utc(row.previous_secret_until)
+        # During a rotation both secrets sign (Standard Webhooks lists several
+        # signatures), so receivers still holding the old secret keep verifying.
+        keep_previous = row.previous_secret is not None and until is not None and until > now
+        secrets = (row.secret, row.previous_secret) if keep_previous else (row.secret,)
+        recorded_at = as_utc(row.event_recorded_at)
+        assert recorded_at is not None
+        claims.append(
+            Claim(
+                id=row.id,
+                subscription_id=row.subscription_id,
+                url=row.url,
+                event_type=row.event_type,
+                payload=row.payload,
+                event_recorded_at=recorded_at,
+                generation=row.generation,
+                attempts=row.attempts,
+                secrets=secrets,
+            )
+        )
+    return claims
+
+
+def release_claims(engine: Engine, worker_id: str, ids: Sequence[str]) -> None:
+    """Give back claims that were never sent (a stopping worker), due at once."""
+    if not ids:
+        return
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_(list(ids)),
+                deliveries.c.claimed_by == worker_id,
+                deliveries.c.status == "sending",
+            )
+            .values(status="pending", claimed_by=None, claimed_until=None)
+        )
+
+
+@dataclass(frozen=True)
+class _Sent:
+    claim: Claim
+    attempt: Attempt
+    unsafe: str | None  # why the SSRF guard refused the target; no request was made
+    at: datetime
+
+
+def _send_one(
+    claim: Claim,
+    client: httpx.Client,
+    clock: Clock,
+    resolve: Resolver,
+    allow_private: bool,
+    timeout: float,
+) -> _Sent:
+    try:
+        target = check_target(claim.url, allow_private=allow_private, resolve=resolve)
+    except (UnsafeTarget, UnresolvableHost) as exc:
+        unsafe = exc.reason if isinstance(exc, UnsafeTarget) else None
+        attempt = Attempt(None, False, 0, "", exc.reason, None, False)
+        return _Sent(claim, attempt, unsafe, clock())
+    sent_at = clock()
+    # The body's timestamp is when the event was recorded (Standard Webhooks: when the
+    # event occurred); the signed header timestamp is now, for replay protection.
+    body = delivery_body(claim.event_type, claim.event_recorded_at, claim.payload)
+    headers = sign_headers(claim.id, sent_at, body, claim.secrets)
+    attempt = send(client, target, headers, body, timeout=timeout, clock=clock)
+    return _Sent(claim, attempt, None, clock())
+
+
+def deliver_due(
+    engine: Engine,
+    client: httpx.Client,
+    worker_id: str,
+    *,
+    clock: Clock,
+    resolve: Resolver,
+    allow_private: bool,
+    rng: random.Random,
+    limit: int = 10,
+    timeout: float = 15.0,
+    stopping: threading.Event | None = None,
+) -> int:
+    """Claim, send and record up to `limit` due deliveries; returns how many were sent.
+
+    Sends run in parallel, one thread per claim. When `stopping` is set, claims not yet
+    sent are released for another worker instead of sent.
+    """
+    claims = claim_due(engine, worker_id, clock(), limit, lease_for(timeout))
+    if not claims:
+        _count_retry_queue(engine)
+        return 0
+
+    def attempt(claim: Claim) -> _Sent | None:
+        if stopping is not None and stopping.is_set():
+            return None
+        sent = _send_one(claim, client, clock, resolve, allow_private, timeout)
+        try:
+            _record(engine, worker_id, sent, rng)
+        except Exception:
+            # The claim stays; when its lease runs out the delivery is sent again.
+            log.exception("could not record a webhook attempt", extra={"delivery": claim.id})
+        return sent
+
+    with ThreadPoolExecutor(max_workers=len(claims), thread_name_prefix="webhook-send") as pool:
+        results = list(pool.map(attempt, claims))
+    release_claims(engine, worker_id, [c.id for c, r in zip(claims, results, strict=True) if not r])
+    _count_retry_queue(engine)
+    return sum(1 for result in results if result is not None)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str
+    next_attempt_at: datetime | None
+    disable: str | None  # the subscription's disabled_reason, when this disables it
+    metric: str
+
+
+def _decide(sent: _Sent, sub: Any, rng: random.Random) -> _Outcome:
+    attempt, now = sent.attempt, sent.at
+    if sent.unsafe is not None:
+        return _Outcome("failed", None, f"unsafe webhook URL: {sent.unsafe}", "unsafe")
+    if attempt.ok:
+        return _Outcome("succeeded", None, None, "succeeded")
+    if attempt.gone:
+        reason = "the receiver answered 410 Gone: it wants no more webhooks"
+        return _Outcome("failed", None, reason, "gone")
+    failing_since = as_utc(sub.first_failure_at) or now
+    if should_disable(failing_since, as_utc(sub.last_success_at), now):
+        reason = (
+            f"no delivery succeeded for 5 days (failing since {failing_since.isoformat()}); "
+            f"last error: {_error_of(attempt)}"
+        )
+        return _Outcome("failed", None, reason[:_ERROR_LIMIT], "disabled")
+    retry_at = next_attempt_at(
+        now,
+        sent.claim.attempts + 1,
+        retry_after_seconds=attempt.retry_after_seconds,
+        rng=rng,
+    )
+    if retry_at is None:
+        return _Outcome("dead", None, None, "dead")
+    return _Outcome("pending", retry_at, None, "retry")
+
+
+def _error_of(attempt: Attempt) -> str | None:
+    if attempt.error:
+        return attempt.error[:_ERROR_LIMIT]
+    if attempt.status is not None and not attempt.ok:
+        return f"HTTP {attempt.status}"
+    return None
+
+
+def _record(engine: Engine, worker_id: str, sent: _Sent, rng: random.Random) -> None:
+    """Store the attempt and its outcome; the subscription's health follows."""
+    claim, attempt, now = sent.claim, sent.attempt, sent.at
+    with write_transaction(engine) as conn:
+        sub = conn.execute(
+            select(subscriptions)
+            .where(subscriptions.c.id == claim.subscription_id)
+            .with_for_update()
+        ).first()
+        if sub is None:
+            return  # deleted while we sent; its deliveries went with it
+        outcome = _decide(sent, sub, rng)
+        number = claim.attempts + 1
+        conn.execute(
+            delivery_attempts.insert().values(
+                delivery_id=claim.id,
+                number=number,
+                attempted_at=now,
+                status=attempt.status,
+                latency_ms=attempt.latency_ms,
+                response_body=attempt.response_body[:2000],
+                error=_error_of(attempt),
+            )
+        )
+        kept = conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id == claim.id,
+                deliveries.c.claimed_by == worker_id,
+                deliveries.c.status == "sending",
+            )
+            .values(
+                status=outcome.status,
+                attempts=number,
+                next_attempt_at=outcome.next_attempt_at,
+                delivered_at=now if outcome.status == "succeeded" else None,
+                last_status=attempt.status,
+                last_error=_error_of(attempt),
+                claimed_by=None,
+                claimed_until=None,
+            )
+        ).rowcount
+        if not kept:
+            # The lease ran out and another worker took the delivery over: it decides.
+            log.warning("webhook claim lost", extra={"delivery": claim.id})
+            return
+        _update_health(conn, claim.subscription_id, sub.enabled, outcome, now)
+    _count(sent, outcome)
+
+
+def _update_health(
+    conn: Connection, subscription_id: str, enabled: bool, outcome: _Outcome, now: datetime
+) -> None:
+    where = subscriptions.c.id == subscription_id
+    if outcome.status == "succeeded":
+        conn.execute(
+            update(subscriptions).where(where).values(last_success_at=now, first_failure_at=None)
+        )
+        return
+    conn.execute(
+        update(subscriptions)
+        .where(where)
+        .values(first_failure_at=func.coalesce(subscriptions.c.first_failure_at, now))
+    )
+    if outcome.disable is not None and enabled:
+        disable_subscription(conn, subscription_id, outcome.disable, now)
+
+
+def _count(sent: _Sent, outcome: _Outcome) -> None:
+    DELIVERIES.labels(outcome=outcome.metric).inc()
+    extra = {
+        "delivery": sent.claim.id,
+        "subscription": sent.claim.subscription_id,
+        "status": sent.attempt.status,
+        "outcome": outcome.metric,
+    }
+    if outcome.status == "succeeded":
+        if sent.claim.generation == 0:  # a replay's age says nothing about our latency
+            DELIVERY_LATENCY.observe((sent.at - sent.claim.event_recorded_at).total_seconds())
+        log.info("webhook delivered", extra=extra)
+    elif outcome.disable is not None:
+        log.warning("webhook subscription disabled: %s", outcome.disable, extra=extra)
+    else:
+        log.info("webhook delivery failed", extra={**extra, "error": _error_of(sent.attempt)})
+
+
+def _count_retry_queue(engine: Engine) -> None:
+    with read_connection(engine) as conn:
+        waiting = conn.execute(
+            select(func.count())
+            .select_from(deliveries)
+            .where(deliveries.c.status == "pending", deliveries.c.attempts > 0)
+        ).scalar_one()
+    RETRY_QUEUE_DEPTH.set(waiting)
