@@ -9,14 +9,21 @@ when it has to upgrade its lock, and the busy timeout does not cover that upgrad
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 
-__all__ = ["is_postgres", "make_engine", "normalise_url", "read_connection", "write_transaction"]
+__all__ = [
+    "bulk_insert",
+    "is_postgres",
+    "make_engine",
+    "normalise_url",
+    "read_connection",
+    "write_transaction",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -78,3 +85,25 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 def read_connection(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows in the caller's transaction: COPY on PostgreSQL, which is several
+    times faster than executemany for the thousands of rows a rebuild writes
+    (https://www.psycopg.org/psycopg3/docs/basic/copy.html); executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < 50:
+        conn.execute(insert(table), list(rows))
+        return
+    from psycopg.types.json import Jsonb
+
+    names = [column.name for column in table.columns]
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([Jsonb(row[n]) if n in json_columns else row.get(n) for n in names])

@@ -20,6 +20,10 @@ class Precision(StrEnum):
     YEAR = "year"
 
 
+# A dict lookup, not Precision(text): every event read from the log goes through here.
+_PRECISIONS = {level.value: level for level in Precision}
+
+
 @dataclass(frozen=True, order=True)
 class FuzzyDate:
     """A period of one day, one month or one year, named by its first day.
@@ -62,10 +66,9 @@ class FuzzyDate:
     @classmethod
     def of(cls, day: str | date, precision: str) -> FuzzyDate:
         start = day if isinstance(day, date) else date.fromisoformat(day)
-        try:
-            level = Precision(precision)
-        except ValueError:
-            raise ValueError(f"unknown precision {precision!r}: use day, month or year") from None
+        level = _PRECISIONS.get(precision)
+        if level is None:
+            raise ValueError(f"unknown precision {precision!r}: use day, month or year")
         if level is Precision.MONTH:
             start = start.replace(day=1)
         elif level is Precision.YEAR:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["SLUG_PATTERN", "is_slug", "normalise_name", "slugify"]
 
@@ -28,6 +29,7 @@ def _strip_marks(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+@lru_cache(maxsize=65536)
 def normalise_name(name: str) -> str:
     """The comparison key of a name: "Step Star" == "step-star" == "ＳＴＥＰ ＳＴＡＲ"."""
     text = _strip_marks(unicodedata.normalize("NFKC", name)).casefold()
@@ -41,6 +43,7 @@ def is_slug(text: str) -> bool:
     return bool(SLUG_PATTERN.match(text))
 
 
+@lru_cache(maxsize=65536)
 def slugify(name: str) -> str:
     """A URL-safe slug for a new entity; names with no Latin letters get a stable hash."""
     text = _strip_marks(unicodedata.normalize("NFKC", name)).lower()

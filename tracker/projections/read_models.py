@@ -12,8 +12,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert
+from sqlalchemy import Connection, Table, delete
 
+from tracker.db import bulk_insert
 from tracker.domain.dates import FuzzyDate
 from tracker.domain.names import slugify
 from tracker.projections.tables import funding_rounds, models, roles, round_investors
@@ -47,8 +48,7 @@ class Projection:
             for table, rows in self.rows_of(company, state).items():
                 batches[table].extend(rows)
         for table, rows in batches.items():
-            if rows:
-                conn.execute(insert(table), rows)
+            bulk_insert(conn, table, rows)
 
 
 def _period(value: dict[str, str]) -> FuzzyDate:
