@@ -6,19 +6,26 @@ Results go to stdout; logs and progress bars to stderr (DESIGN.md §6).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from tracker.commands.ingest import IngestReport, ingest_feed
+from tracker.commands.keys import Scope as KeyScope
+from tracker.commands.keys import create_api_key, has_any_key
 from tracker.db import make_engine
 from tracker.domain.errors import FeedFormatError
 from tracker.domain.feed_format import parse_tracker_feed
 from tracker.logs import configure_logging
 from tracker.settings import Settings
 from tracker.store.migrate import upgrade_to_head
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker.api.app import WorkerStarter
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -159,6 +166,76 @@ def health(
         typer.echo("no live worker heartbeat", err=True)
         raise typer.Exit(1)
     typer.echo(f"ok: database reachable, {len(workers)} live worker(s)")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys; only a hash of each is stored.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        KeyScope, typer.Option("--scope", case_sensitive=False, help="admin ⊃ write ⊃ read.")
+    ],
+    description: Annotated[
+        str | None, typer.Option("--description", help="Who or what the key is for.")
+    ] = None,
+) -> None:
+    """Create an API key; it is printed once, alone on the last line, and never again."""
+    engine = open_engine(load_settings())
+    typer.echo(create_api_key(engine, scope, description))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (TRACKER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (TRACKER_PORT).")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only: no feed polls or webhook sending.")
+    ] = False,
+    first_run: Annotated[
+        bool, typer.Option("--first-run", help="Create and print an admin key if none exists.")
+    ] = False,
+) -> None:
+    """Run the REST API (docs at /docs), with the background worker unless --no-worker."""
+    import uvicorn
+
+    from tracker.api.app import create_app
+
+    settings = load_settings()
+    host, port = host or settings.host, port or settings.port
+    engine = open_engine(settings)
+    if first_run and not has_any_key(engine):
+        key = create_api_key(engine, "admin", "first run")
+        # stdout, never the logger: the key must not end up in log storage.
+        typer.echo(f"Tracker is running at http://{host}:{port}/docs")
+        typer.echo(f"admin key: {key}")
+    app_ = create_app(engine, settings, start_worker=serve_worker(no_worker=no_worker))
+    uvicorn.run(app_, host=host, port=port)
+
+
+def serve_worker(*, no_worker: bool) -> WorkerStarter:
+    """What `serve` runs beside the API: the whole background worker (feed polls,
+    projections, webhook delivery), or with --no-worker the projections alone, which
+    DESIGN.md §6 keeps running so writes by other processes still reach the reads."""
+    from contextlib import contextmanager
+
+    from tracker.projections.loop import ProjectionWorker
+    from tracker.worker import background_worker
+
+    if not no_worker:
+        return background_worker
+
+    @contextmanager
+    def projections_only(engine: Engine, settings: Settings) -> Iterator[None]:
+        projections = ProjectionWorker(engine, settings.worker_poll_seconds)
+        projections.start()
+        try:
+            yield
+        finally:
+            projections.stop()
+
+    return projections_only
 
 
 def main() -> None:
