@@ -43,6 +43,9 @@ def upgrade() -> None:
         sa.Column("updated_at", Moment, nullable=False),
         sa.Column("first_failure_at", Moment, nullable=True),
         sa.Column("last_success_at", Moment, nullable=True),
+        # The log head when the subscription was made: it wants the events after it.
+        sa.Column("start_tx", sa.BigInteger, nullable=False),
+        sa.Column("start_position", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "deliveries",

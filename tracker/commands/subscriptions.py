@@ -30,6 +30,7 @@ from tracker.domain.errors import FieldError, InvalidInput, NotFound, TrackerErr
 from tracker.domain.events import EVENT_TYPES
 from tracker.projections.directory import company_exists, matching_companies
 from tracker.projections.keyset import Key, Page, keyset_page
+from tracker.store.reading import head
 
 __all__ = [
     "SECRET_OVERLAP",
@@ -254,6 +255,8 @@ def create_subscription(
     with write_transaction(engine) as conn:
         values = _validated(conn, fields, check_url)
         subscription_id = new_id("sub_", now)
+        # Events already in the log are history, not news: a replay sends them on request.
+        start = head(conn)
         conn.execute(
             insert(subscriptions).values(
                 id=subscription_id,
@@ -262,6 +265,8 @@ def create_subscription(
                 enabled=enabled,
                 disabled_reason=None if enabled else "created disabled",
                 secret=secret,
+                start_tx=start.tx,
+                start_position=start.position,
                 created_at=now,
                 updated_at=now,
             )

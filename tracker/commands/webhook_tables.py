@@ -60,6 +60,9 @@ subscriptions = Table(
     Column("updated_at", Moment, nullable=False),
     Column("first_failure_at", Moment, nullable=True),
     Column("last_success_at", Moment, nullable=True),
+    # The log head when the subscription was made: it wants the events after it.
+    Column("start_tx", BigInteger, nullable=False),
+    Column("start_position", BigInteger, nullable=False),
 )
 
 deliveries = Table(

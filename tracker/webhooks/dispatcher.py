@@ -11,7 +11,8 @@ checkpoint rolls both back (the transactional outbox; python-event-sourcery's
 One dispatcher runs at a time: on PostgreSQL a transaction-scoped advisory lock elects
 it among all processes (the others skip the round); on SQLite `BEGIN IMMEDIATE`
 serialises writers anyway. Subscriptions are matched as they are when the batch is
-read: a disabled subscription gets nothing for that time (replay recovers it).
+read: a subscription gets the events after the log head at its creation, and nothing
+while it is disabled (a replay sends those on request).
 """
 
 from __future__ import annotations
@@ -87,7 +88,13 @@ def _step(engine: Engine, batch: int, clock: Callable[[], datetime]) -> int | No
         # these events is seen below; one that commits later only wants later events.
         skip_to = max(head(conn), last)
         wanted = conn.execute(
-            select(subscriptions.c.id, subscriptions.c.event_types, subscriptions.c.companies)
+            select(
+                subscriptions.c.id,
+                subscriptions.c.event_types,
+                subscriptions.c.companies,
+                subscriptions.c.start_tx,
+                subscriptions.c.start_position,
+            )
             .where(subscriptions.c.enabled.is_(True))
             .order_by(subscriptions.c.id)
         ).all()
@@ -100,7 +107,8 @@ def _step(engine: Engine, batch: int, clock: Callable[[], datetime]) -> int | No
             delivery_values(sub.id, event, now)
             for event in found
             for sub in wanted
-            if matches(sub.event_types, sub.companies, event.type, company_of(event))
+            if LogCursor(event.tx, event.position) > LogCursor(sub.start_tx, sub.start_position)
+            and matches(sub.event_types, sub.companies, event.type, company_of(event))
         ]
         if rows:
             conn.execute(insert(deliveries), rows)
