@@ -10,8 +10,9 @@ processes can run this scheduler side by side.
 
 For `cli.py` and `api/app.py`:
 - `sync_feed_registry`: the registry file (`TRACKER_FEEDS`) mirrored into the table;
-- `start_feed_scheduler` / `stop_feed_scheduler`, or `feed_worker` for both as a
-  context manager (the shape of `create_app(start_worker=...)`);
+- `start_feed_scheduler` / `stop_feed_scheduler`; the same as `FeedPolling`, a part
+  of `tracker.worker` with `stop(timeout)`, or as `feed_worker`, a context manager (the
+  shape of `create_app(start_worker=...)`);
 - `manual_poller`: the callable behind `POST /v1/feeds/{name}/poll` (set it as
   `app.state.poll_feed_now`) and `tracker feeds poll NAME`.
 """
@@ -40,6 +41,7 @@ from tracker.settings import Settings
 
 __all__ = [
     "JOB_ID",
+    "FeedPolling",
     "feed_worker",
     "manual_poller",
     "start_feed_scheduler",
@@ -51,7 +53,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 JOB_ID: Final = "feeds.poll_due"
-# Where the scheduler keeps what stop_feed_scheduler needs: the stop flag and the client.
+# Where the scheduler keeps what stop_feed_scheduler needs: the job and the client.
 _STATE: Final = "tracker_feeds"
 
 
@@ -78,6 +80,39 @@ def sync_feed_registry(engine: Engine, settings: Settings, now: datetime) -> Syn
     return report
 
 
+class _Round:
+    """The job: one `poll_due` round, and whether one is running (for a graceful stop)."""
+
+    def __init__(
+        self, engine: Engine, client: httpx.Client, worker_id: str, clock: Clock, max_bytes: int
+    ) -> None:
+        self.engine, self.client, self.worker_id, self.clock = engine, client, worker_id, clock
+        self.max_bytes = max_bytes
+        self.stopping = threading.Event()
+        self.idle = threading.Event()
+        self.idle.set()
+        # Taken to start a round and to stop: a round either began before the stop (and
+        # the stop waits for it) or sees the stop and does not begin.
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self.lock:
+            if self.stopping.is_set():
+                return
+            self.idle.clear()
+        try:
+            poll_due(
+                self.engine,
+                self.client,
+                self.worker_id,
+                self.clock,
+                max_bytes=self.max_bytes,
+                should_stop=self.stopping.is_set,
+            )
+        finally:
+            self.idle.set()
+
+
 def start_feed_scheduler(
     engine: Engine,
     settings: Settings,
@@ -91,19 +126,17 @@ def start_feed_scheduler(
 
     With `sync` (the default) the registry is mirrored first, so a broken registry stops
     the start with its message. Returns the running BackgroundScheduler; stop it with
-    `stop_feed_scheduler`.
+    `stop_feed_scheduler`. A `client` passed in stays the caller's to close.
     """
     if sync:
         sync_feed_registry(engine, settings, clock())
-    stopping = threading.Event()
     feed_client = client or make_client(settings.feed_timeout_seconds)
+    job = _Round(engine, feed_client, worker_id or worker_name(), clock, settings.feed_max_bytes)
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
-        poll_due,
+        job,
         "interval",
         seconds=settings.worker_poll_seconds,
-        args=[engine, feed_client, worker_id or worker_name(), clock],
-        kwargs={"max_bytes": settings.feed_max_bytes, "should_stop": stopping.is_set},
         id=JOB_ID,
         max_instances=1,
         coalesce=True,
@@ -111,24 +144,40 @@ def start_feed_scheduler(
         misfire_grace_time=None,
         next_run_time=datetime.now(UTC),
     )
-    setattr(scheduler, _STATE, (stopping, feed_client if client is None else None))
+    setattr(scheduler, _STATE, (job, feed_client if client is None else None))
     scheduler.start()
+    log.info("feed scheduler started", extra={"worker": job.worker_id})
     return scheduler
 
 
-def stop_feed_scheduler(scheduler: Any, *, wait: bool = True) -> None:
-    """Stop ticking; with `wait`, return only once the poll in flight is recorded.
+def stop_feed_scheduler(scheduler: Any, *, timeout: float | None = None) -> bool:
+    """Stop ticking and wait (at most `timeout` seconds; None: as long as it takes) for
+    the poll in flight to be recorded. True if nothing was left running.
 
     The round in flight finishes its current feed and hands the rest of its claims
-    back, so shutting down waits for one poll at most, never a whole round.
+    back, so a stop waits for one poll at most, never a whole round. A poll still
+    running at the timeout keeps its claim until its lease lapses.
     """
-    stopping, own_client = getattr(scheduler, _STATE, (None, None))
-    if stopping is not None:
-        stopping.set()
+    job, own_client = getattr(scheduler, _STATE)
+    with job.lock:
+        job.stopping.set()
     if scheduler.running:
-        scheduler.shutdown(wait=wait)
-    if own_client is not None and wait:
+        scheduler.shutdown(wait=False)
+    finished = bool(job.idle.wait(timeout))
+    if finished and own_client is not None:
         own_client.close()
+    log.info("feed scheduler stopped", extra={"worker": job.worker_id, "finished": finished})
+    return finished
+
+
+class FeedPolling:
+    """The scheduler as a part of `tracker.worker`: started here, `stop(timeout)` there."""
+
+    def __init__(self, engine: Engine, settings: Settings, worker_id: str | None = None) -> None:
+        self.scheduler = start_feed_scheduler(engine, settings, worker_id=worker_id)
+
+    def stop(self, timeout: float = 25.0) -> None:
+        stop_feed_scheduler(self.scheduler, timeout=timeout)
 
 
 @contextmanager
