@@ -77,6 +77,7 @@ def test_a_registry_sync_adds_feeds_keeps_their_state_and_retires_removed_ones(
     assert list(feeds) == ["a", "b", "c"]  # retired feeds keep their history
     a = feeds["a"]
     assert (a.interval, a.poll_count, a.totals.new, a.status) == (HOUR, 1, 1, "ok")
+    assert a.next_poll_at == NOW + HOUR, "a shorter interval counts from the last poll"
     assert a.etag is None, "validators belong to the URL they came from"
     assert not feeds["b"].enabled and feeds["c"].next_poll_at == NOW + HOUR
     assert feeds["c"].counts is None and feeds["c"].totals == PollCounts()

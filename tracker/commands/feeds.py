@@ -228,8 +228,8 @@ def sync_registry(
     """Mirror the registry into the table, keeping every feed's polling state.
 
     A new feed is due at once. A feed whose URL changed forgets its validators (they
-    belong to the old URL). A feed missing from the registry is kept, with its history,
-    but no longer enabled.
+    belong to the old URL); one whose interval shrank is due that much sooner. A feed
+    missing from the registry is kept, with its history, but no longer enabled.
     """
     now = as_utc(now)
     report = SyncReport([], [], [])
@@ -254,6 +254,11 @@ def sync_registry(
                 values = {**registry, "updated_at": now}
                 if old.url != entry.url:
                     values.update(etag=None, last_modified=None)
+                shorter = registry["interval_seconds"] < old.interval_seconds
+                if shorter and old.last_polled_at is not None and old.status == OK:
+                    # A shorter interval applies from the last poll, not after the old wait.
+                    sooner = as_utc(old.last_polled_at) + entry.interval
+                    values["next_poll_at"] = min(as_utc(old.next_poll_at), sooner)
                 conn.execute(update(feeds).where(feeds.c.name == entry.name).values(values))
                 report.changed.append(entry.name)
         for name, old in stored.items():

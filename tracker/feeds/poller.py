@@ -19,12 +19,11 @@ with the feed's name and recorded on the feed, and the next feed is polled.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import httpx
 from sqlalchemy import Engine
@@ -43,8 +42,8 @@ from tracker.commands.ingest import IngestReport, ingest_feed
 from tracker.domain.errors import FeedFormatError
 from tracker.domain.feed_format import ParsedFeed
 from tracker.feeds.adapters import ADAPTERS, Adapter
-from tracker.feeds.adapters.huggingface import next_page_url
 from tracker.feeds.fetcher import FetchError, FetchResult, fetch
+from tracker.feeds.paging import MAX_PAGES, LinkRecorder, follow_pages
 from tracker.feeds.schedule import backoff, next_poll_at, should_force_full
 from tracker.metrics import FEED_POLLS
 from tracker.projections.runner import catch_up
@@ -64,9 +63,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 AfterWrite = Callable[[Engine], None]
 
-# A listing longer than this many pages is cut short: the newest items come first
-# (the Hub sorts by createdAt, descending), and a loop of `next` links must end.
-MAX_PAGES: Final = 10
 # Longer than any one poll takes (timeouts are ~10 s a page); a worker that dies holds
 # its feeds no longer than this.
 DEFAULT_LEASE: Final = timedelta(minutes=10)
@@ -203,7 +199,7 @@ class _Poll:
         adapter = ADAPTERS.get(feed.adapter)
         if adapter is None:
             return self.failed(f"unknown adapter {feed.adapter!r}")
-        links = _LinkRecorder.attached_to(self.client) if feed.adapter in _PAGINATED else None
+        links = LinkRecorder(self.client) if feed.adapter in _PAGINATED else None
         try:
             result = fetch(
                 self.client,
@@ -213,7 +209,7 @@ class _Poll:
                 max_bytes=self.max_bytes,
                 force_full=should_force_full(feed.poll_count + 1),
             )
-            link = links.last() if links else None
+            next_url = links.next_url() if links else None
             if result.gone:
                 record_gone(self.engine, feed.name, worker_id=self.worker, now=self.now)
                 return PollOutcome(feed.name, "gone", PollCounts(), error="HTTP 410 Gone")
@@ -223,14 +219,31 @@ class _Poll:
         except (FetchError, FeedFormatError) as exc:
             return self.failed(str(exc), retry_after=getattr(exc, "retry_after_seconds", None))
         page_error = None
-        if links is not None and link is not None:
-            parsed, page_error = _follow_pages(self, adapter, parsed, link, links)
+        if links is not None and next_url is not None:
+            parsed, page_error = self.later_pages(adapter, parsed, links, next_url)
         report = ingest_feed(self.engine, parsed, after_write=self.after_write)
         counts = PollCounts(report.new, report.duplicate, len(report.rejected))
         rejections = tuple(line for item in report.rejected for line in item.lines())
         if page_error is not None:
             return self.failed(page_error, counts=counts, rejections=rejections)
         return self.succeeded(result, parsed, report, counts, rejections)
+
+    def later_pages(
+        self, adapter: Adapter, first: ParsedFeed, links: LinkRecorder, next_url: str
+    ) -> tuple[ParsedFeed, str | None]:
+        def parse(body: bytes, content_type: str | None) -> ParsedFeed:
+            return adapter(body, content_type, self.feed.options)
+
+        items, error = follow_pages(
+            self.client,
+            links,
+            self.feed.url,
+            next_url,
+            parse,
+            max_bytes=self.max_bytes,
+            feed=self.feed.name,
+        )
+        return ParsedFeed(first.source, [*first.items, *items], first.ttl_seconds), error
 
     def not_modified(self, result: FetchResult) -> PollOutcome:
         when = self._next_poll(result, ttl_seconds=None)
@@ -302,67 +315,3 @@ class _Poll:
             retry_after=seconds(result.retry_after_seconds),
             ttl=seconds(ttl_seconds),
         )
-
-
-def _follow_pages(
-    poll: _Poll, adapter: Adapter, first: ParsedFeed, link: tuple[str, str], links: _LinkRecorder
-) -> tuple[ParsedFeed, str | None]:
-    """The first page's items plus those of its `next` pages, and the error that ended
-    the walk early, if one did. Later pages are fetched unconditionally: their
-    validators are not stored, only the first page's."""
-    items = list(first.items)
-    url = next_page_url(link[1], base_url=link[0])
-    seen = {link[0]}
-    page = 1
-    while url is not None and url not in seen:
-        if page >= MAX_PAGES:
-            log.info("feed has more pages; stopped", extra={"feed": poll.feed.name, "pages": page})
-            break
-        page += 1
-        seen.add(url)
-        try:
-            result = fetch(
-                poll.client,
-                url,
-                etag=None,
-                last_modified=None,
-                max_bytes=poll.max_bytes,
-                force_full=True,
-            )
-            link_now = links.last()
-            items.extend(adapter(result.body or b"", result.content_type, poll.feed.options).items)
-        except (FetchError, FeedFormatError) as exc:
-            return ParsedFeed(first.source, items, first.ttl_seconds), f"page {page}: {exc}"
-        url = next_page_url(link_now[1], base_url=link_now[0]) if link_now else None
-    return ParsedFeed(first.source, items, first.ttl_seconds), None
-
-
-class _LinkRecorder:
-    """The `Link` header (RFC 8288) of the last response this thread received.
-
-    `fetch` returns the body, validators and scheduling hints, not the Link header the
-    Hub paginates with; a response hook on the client sees every response's headers
-    (after redirects, the final one last). Per thread, since one client may serve
-    several threads.
-    """
-
-    _local = threading.local()
-
-    @classmethod
-    def attached_to(cls, client: httpx.Client) -> _LinkRecorder:
-        hooks = client.event_hooks
-        if cls._remember not in hooks.get("response", []):
-            client.event_hooks = {**hooks, "response": [*hooks.get("response", []), cls._remember]}
-        cls._local.link = None
-        return cls()
-
-    @classmethod
-    def _remember(cls, response: httpx.Response) -> None:
-        header = response.headers.get("Link")
-        cls._local.link = (str(response.url), header) if header else None
-
-    def last(self) -> tuple[str, str] | None:
-        """(the URL that answered, its Link header), or None if it sent none."""
-        link: Any = getattr(self._local, "link", None)
-        self._local.link = None
-        return link if isinstance(link, tuple) else None
