@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from tracker.cli_feeds import feeds_app
 from tracker.commands.ingest import IngestReport, ingest_feed
 from tracker.commands.keys import Scope as KeyScope
 from tracker.commands.keys import create_api_key, has_any_key
@@ -170,6 +171,7 @@ def health(
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys; only a hash of each is stored.")
 app.add_typer(keys_app, name="keys")
+app.add_typer(feeds_app, name="feeds")
 
 
 @keys_app.command("create")
