@@ -64,7 +64,8 @@ def _row(feed: FeedStatus) -> tuple[str, ...]:
         "yes" if feed.enabled else "no",
         feed.status,
         _time(feed.last_polled_at),
-        _time(feed.next_poll_at),
+        # A feed off in the registry, or gone (410), is not polled: no next poll to show.
+        _time(feed.next_poll_at) if feed.enabled and feed.status != "disabled" else "-",
         _counts(feed.counts),
         _errors(feed),
     )
@@ -80,7 +81,8 @@ def list_command() -> None:
         return
     widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
     for row in rows:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        typer.echo("  ".join(cells).rstrip())
 
 
 @feeds_app.command("poll")
