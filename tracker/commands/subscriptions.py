@@ -30,7 +30,7 @@ from tracker.domain.errors import FieldError, InvalidInput, NotFound, TrackerErr
 from tracker.domain.events import EVENT_TYPES
 from tracker.projections.directory import company_exists, matching_companies
 from tracker.projections.keyset import Key, Page, keyset_page
-from tracker.store.reading import head
+from tracker.store.schema import events
 
 __all__ = [
     "SECRET_OVERLAP",
@@ -235,6 +235,19 @@ def _enable(conn: Connection, subscription_id: str, now: datetime) -> None:
     )
 
 
+def _last_committed(conn: Connection) -> tuple[int, int]:
+    """The log's last committed event as (tx, position): a new subscription wants the
+    events after it; those before are history, which a replay sends on request. Not
+    `reading.head`, whose safe horizon may lag behind what has committed (it waits for
+    older transactions anywhere in the cluster) and would count old events as news."""
+    row = conn.execute(
+        select(events.c.tx_id, events.c.position)
+        .order_by(events.c.tx_id.desc(), events.c.position.desc())
+        .limit(1)
+    ).first()
+    return (int(row.tx_id), int(row.position)) if row else (-1, 0)
+
+
 # --- the use cases ---------------------------------------------------------------------
 
 
@@ -255,8 +268,7 @@ def create_subscription(
     with write_transaction(engine) as conn:
         values = _validated(conn, fields, check_url)
         subscription_id = new_id("sub_", now)
-        # Events already in the log are history, not news: a replay sends them on request.
-        start = head(conn)
+        start = _last_committed(conn)
         conn.execute(
             insert(subscriptions).values(
                 id=subscription_id,
@@ -265,8 +277,8 @@ def create_subscription(
                 enabled=enabled,
                 disabled_reason=None if enabled else "created disabled",
                 secret=secret,
-                start_tx=start.tx,
-                start_position=start.position,
+                start_tx=start[0],
+                start_position=start[1],
                 created_at=now,
                 updated_at=now,
             )
