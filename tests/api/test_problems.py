@@ -113,3 +113,10 @@ def test_an_unreachable_database_is_503(tmp_path: Any, settings: Settings) -> No
         response = client.get("/v1/companies", headers={"Authorization": "Bearer trk_" + "a" * 32})
     assert_problem(response, 503)
     assert response.headers["retry-after"] == "1"
+
+
+def test_problem_json_is_ascii_so_no_client_guesses_its_charset_wrong(reader: TestClient) -> None:
+    response = reader.get("/v1/companies/阶跃星辰")
+    body = assert_problem(response, 404)
+    response.content.decode("ascii")
+    assert "阶跃星辰" in body["detail"]

@@ -16,6 +16,7 @@ Routes never build error responses; they raise, and this module answers.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -66,6 +67,16 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
+class ProblemResponse(JSONResponse):
+    """Problem JSON escaped to ASCII: application/problem+json names no charset, and
+    clients that guess one (requests' `.text`) garble non-ASCII details otherwise."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def problem(
     status: int,
     detail: str,
@@ -86,7 +97,7 @@ def problem(
     if instance:
         body["instance"] = instance
     body.update(extensions)
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def _errors(items: Sequence[tuple[Sequence[str | int], str]]) -> list[dict[str, Any]]:
