@@ -111,3 +111,22 @@ def test_writers_racing_on_one_stream_version_have_exactly_one_winner(
     assert sorted(outcomes) == ["conflict"] * 7 + ["won"]
     with read_connection(pg_engine) as conn:
         assert [e.version for e in read_all(conn, streams=["company-race"])] == [1, 2]
+
+
+def test_an_open_transaction_in_another_database_does_not_stall_readers(
+    pg_engine: Engine, pg_database: str
+) -> None:
+    import psycopg
+
+    other = psycopg.connect(pg_database.replace("postgresql+psycopg", "postgresql"))
+    try:
+        other.execute("CREATE TABLE scratch (x int)")
+        other.commit()
+        other.execute("INSERT INTO scratch VALUES (1)")  # holds an xid, uncommitted
+        with write_transaction(pg_engine) as conn:
+            stored = append_events(conn, [PendingEvent("company-free", draft())]).events[0]
+        _, seen = follow(pg_engine, START)
+        assert seen == [stored.position]
+    finally:
+        other.rollback()
+        other.close()

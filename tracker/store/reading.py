@@ -6,10 +6,11 @@ A reader may see position 11 (committed) while 10 is still in flight; after read
 past 11 it would never see 10. That is the classic outbox/projection bug.
 
 Tracker stamps each event with its writing transaction's id (`pg_current_xact_id()`)
-and reads in (tx_id, position) order, only up to `pg_snapshot_xmin(pg_current_snapshot())`:
-every transaction with a lower id has committed or aborted, so nothing can appear later
-below the cursor. Writers take no shared lock at all; the cost is that a reader waits
-for the oldest open writing transaction. Sources:
+and reads in (tx_id, position) order, only below the oldest transaction still open in
+this database (`safe_horizon`): every transaction with a lower id has committed or
+aborted, so nothing can appear later below the cursor. Writers take no shared lock at
+all; the cost is that a reader waits for the oldest open writing transaction of this
+database (a projection rebuild included). Sources:
 - PostgreSQL docs, "Transaction ID and Snapshot Information Functions" (9.27.x):
   https://www.postgresql.org/docs/current/functions-info.html
 - Oskar Dudycz, "How to get all messages through Postgres logical replication" and
@@ -47,6 +48,7 @@ __all__ = [
     "read_stream",
     "read_streams",
     "record_from_row",
+    "safe_horizon",
     "stream_version",
 ]
 
@@ -109,9 +111,31 @@ def record_from_row(row: Sequence[Any]) -> RecordedEvent:
     )
 
 
-def _safe_horizon() -> Any:
-    """The transaction id below which every writer has finished (PostgreSQL only)."""
-    return text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+# Live state, read in a statement of its own *before* the statement that reads events:
+# in READ COMMITTED that one takes a later snapshot, in which every transaction found
+# finished here is finished too. pg_stat_activity.backend_xid is the 32-bit xid of each
+# backend's open transaction, read from its PGPROC entry (no statistics delay).
+_OPEN_WRITERS = text(
+    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next_xid,"
+    " ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity"
+    "       WHERE datname = current_database() AND backend_xid IS NOT NULL"
+    "       UNION ALL SELECT transaction::text::bigint FROM pg_prepared_xacts"
+    "       WHERE database = current_database()) AS open_xids"
+)
+
+
+def safe_horizon(conn: Connection) -> int:
+    """The 64-bit transaction id below which every writer of *this* database has finished.
+
+    Not `pg_snapshot_xmin(pg_current_snapshot())`: that counts open transactions of every
+    database on the server, so one long transaction elsewhere would stall every reader.
+    """
+    row = conn.execute(_OPEN_WRITERS).one()
+    next_xid, open_xids = int(row.next_xid), [int(x) for x in row.open_xids]
+    epoch_base, next_low = next_xid - (next_xid & 0xFFFFFFFF), next_xid & 0xFFFFFFFF
+    # A 32-bit xid above the next one's low bits belongs to the previous epoch.
+    full = [epoch_base + x if x <= next_low else epoch_base - (1 << 32) + x for x in open_xids]
+    return min(full, default=next_xid)
 
 
 def _log_query(conn: Connection, after: LogCursor) -> Select[Any]:
@@ -120,7 +144,7 @@ def _log_query(conn: Connection, after: LogCursor) -> Select[Any]:
         > tuple_(literal(after.tx), literal(after.position))
     )
     if conn.dialect.name == "postgresql":
-        query = query.where(events.c.tx_id < _safe_horizon())
+        query = query.where(events.c.tx_id < safe_horizon(conn))
     return query
 
 
