@@ -32,7 +32,8 @@ def cli_command(argv: list[str]) -> click.Command:
     command: click.Command = typer.main.get_command(app)
     ctx = click.Context(command)
     words = argv[1:]
-    while isinstance(command, click.Group) and words and not words[0].startswith("-"):
+    # Typer vendors its own click, so ask for the behaviour, not the class.
+    while hasattr(command, "get_command") and words and not words[0].startswith("-"):
         sub = command.get_command(ctx, words[0])
         assert sub is not None, f"tracker has no command {words[0]!r}"
         command, words = sub, words[1:]
