@@ -35,7 +35,8 @@ from tracker.commands.webhook_tables import deliveries, delivery_attempts
 from tracker.db import read_connection
 from tracker.metrics import REGISTRY
 from tracker.settings import Settings
-from tracker.webhooks.delivery_worker import claim_due, deliver_due, lease_for
+from tracker.webhooks.delivery_claims import claim_due, lease_for
+from tracker.webhooks.delivery_worker import deliver_due
 from tracker.webhooks.dispatcher import dispatch_new_events
 from tracker.webhooks.sender import delivery_client
 from tracker.webhooks.worker import start_webhook_worker

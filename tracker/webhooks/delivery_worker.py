@@ -3,21 +3,14 @@
 Three steps, so no transaction stays open across an HTTP call (a slow receiver must
 not hold row locks or a SQLite write lock):
 
-1. claim — one transaction picks due rows with ``FOR UPDATE SKIP LOCKED`` (workers on
-   other processes skip each other's rows instead of waiting; the claim shape of
-   python-event-sourcery's ``outbox.py``), marks them ``sending`` with a lease
-   (``claimed_until``) and commits. A worker that dies after this loses nothing: when
-   the lease runs out the row is due again and another worker sends it (at-least-once,
-   the same ``webhook-id`` each time, as Standard Webhooks requires).
-2. send — in a thread pool, each to the IP the SSRF guard approves *now* (the DNS answer
+1. claim (delivery_claims.py): due rows, ``FOR UPDATE SKIP LOCKED``, with a lease, and
+   commit; per subscription only the oldest queued delivery, so receivers get log order.
+2. send: in a thread pool, each to the IP the SSRF guard approves *now* (the DNS answer
    may have changed since the URL was saved: DNS rebinding), signed with the current
    secret and, during a rotation, the previous one too.
-3. record — one transaction per delivery stores the attempt and the outcome, fenced on
+3. record: one transaction per delivery stores the attempt and the outcome, fenced on
    ``claimed_by`` so a worker whose lease ran out cannot overwrite its successor.
 
-Order: per subscription, only the oldest queued delivery (log position) is eligible, so
-a receiver gets events in log order and a failing one is not flooded; pings jump the
-queue. Claims span subscriptions, so a slow or dead endpoint holds up only its own.
 Outcomes: 2xx succeeded; 410 Gone disables the subscription (Standard Webhooks); an
 unsafe target fails the delivery and disables the subscription; other failures retry on
 the Svix schedule (retry_schedule.py), honouring Retry-After, and end ``dead``; five
@@ -29,157 +22,30 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from tracker.commands.subscriptions import disable_subscription
 from tracker.commands.webhook_tables import as_utc, deliveries, delivery_attempts, subscriptions
 from tracker.db import read_connection, write_transaction
 from tracker.metrics import DELIVERIES, DELIVERY_LATENCY, RETRY_QUEUE_DEPTH
 from tracker.webhooks.address_guard import Resolver, UnresolvableHost, UnsafeTarget, check_target
+from tracker.webhooks.delivery_claims import Claim, claim_due, lease_for, release_claims
 from tracker.webhooks.retry_schedule import next_attempt_at, should_disable
 from tracker.webhooks.sender import Attempt, send
 from tracker.webhooks.signing import delivery_body, sign_headers
 
-__all__ = ["Claim", "claim_due", "deliver_due", "lease_for", "release_claims"]
+__all__ = ["deliver_due"]
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 _ERROR_LIMIT = 1000
-
-
-def lease_for(timeout: float) -> timedelta:
-    """How long a claim holds: well past the sender's worst case (its timeout applies to
-    connect, write and each read), so a live worker's claim never runs out mid-send."""
-    return timedelta(seconds=4 * timeout + 30)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claimed delivery with what sending it needs. `secrets` never reach a log."""
-
-    id: str
-    subscription_id: str
-    url: str
-    event_type: str
-    payload: dict[str, Any]
-    event_recorded_at: datetime
-    generation: int
-    attempts: int
-    secrets: tuple[str, ...]
-
-    def __repr__(self) -> str:
-        return f"Claim(id={self.id!r}, subscription_id={self.subscription_id!r})"
-
-
-def _due(now: datetime) -> Any:
-    older = deliveries.alias("older")
-    # Per-subscription order: an older queued or in-flight delivery (by position, then
-    # id) blocks this one. Pings have no position; NULL compares as unknown, so pings
-    # neither block nor wait.
-    waits_behind = exists().where(
-        older.c.subscription_id == deliveries.c.subscription_id,
-        older.c.status.in_(("pending", "sending")),
-        tuple_(older.c.position, older.c.id) < tuple_(deliveries.c.position, deliveries.c.id),
-    )
-    return and_(
-        or_(
-            and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
-            and_(deliveries.c.status == "sending", deliveries.c.claimed_until < now),
-        ),
-        ~waits_behind,
-    )
-
-
-def claim_due(
-    engine: Engine, worker_id: str, now: datetime, limit: int, lease: timedelta
-) -> list[Claim]:
-    """Claim up to `limit` due deliveries of enabled subscriptions, and commit."""
-    with write_transaction(engine) as conn:
-        query = (
-            select(deliveries.c.id)
-            .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
-            .where(subscriptions.c.enabled.is_(True), _due(now))
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(limit)
-            .with_for_update(of=deliveries, skip_locked=True)
-        )
-        ids = list(conn.execute(query).scalars())
-        if not ids:
-            return []
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(ids))
-            .values(status="sending", claimed_by=worker_id, claimed_until=now + lease)
-        )
-        return _claims(conn, ids, now)
-
-
-def _claims(conn: Connection, ids: Sequence[str], now: datetime) -> list[Claim]:
-    s, d = subscriptions.c, deliveries.c
-    query = (
-        select(
-            d.id,
-            d.subscription_id,
-            d.event_type,
-            d.payload,
-            d.event_recorded_at,
-            d.generation,
-            d.attempts,
-            s.url,
-            s.secret,
-            s.previous_secret,
-            s.previous_secret_until,
-        )
-        .join(subscriptions, s.id == d.subscription_id)
-        .where(d.id.in_(ids))
-        .order_by(d.next_attempt_at, d.id)
-    )
-    claims = []
-    for row in conn.execute(query):
-        until = as_utc(row.previous_secret_until)
-        # During a rotation both secrets sign (Standard Webhooks lists several
-        # signatures), so receivers still holding the old secret keep verifying.
-        keep_previous = row.previous_secret is not None and until is not None and until > now
-        secrets = (row.secret, row.previous_secret) if keep_previous else (row.secret,)
-        recorded_at = as_utc(row.event_recorded_at)
-        assert recorded_at is not None
-        claims.append(
-            Claim(
-                id=row.id,
-                subscription_id=row.subscription_id,
-                url=row.url,
-                event_type=row.event_type,
-                payload=row.payload,
-                event_recorded_at=recorded_at,
-                generation=row.generation,
-                attempts=row.attempts,
-                secrets=secrets,
-            )
-        )
-    return claims
-
-
-def release_claims(engine: Engine, worker_id: str, ids: Sequence[str]) -> None:
-    """Give back claims that were never sent (a stopping worker), due at once."""
-    if not ids:
-        return
-    with write_transaction(engine) as conn:
-        conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.id.in_(list(ids)),
-                deliveries.c.claimed_by == worker_id,
-                deliveries.c.status == "sending",
-            )
-            .values(status="pending", claimed_by=None, claimed_until=None)
-        )
 
 
 @dataclass(frozen=True)
@@ -239,7 +105,14 @@ def deliver_due(
     def attempt(claim: Claim) -> _Sent | None:
         if stopping is not None and stopping.is_set():
             return None
-        sent = _send_one(claim, client, clock, resolve, allow_private, timeout)
+        try:
+            sent = _send_one(claim, client, clock, resolve, allow_private, timeout)
+        except Exception as exc:
+            # A bug of ours, not the receiver's: record it as a failed attempt so the
+            # schedule retries it and the delivery log shows it, instead of losing it.
+            log.exception("webhook attempt failed unexpectedly", extra={"delivery": claim.id})
+            error = f"internal error: {type(exc).__name__}"
+            sent = _Sent(claim, Attempt(None, False, 0, "", error, None, False), None, clock())
         try:
             _record(engine, worker_id, sent, rng)
         except Exception:
