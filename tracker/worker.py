@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from tracker.db import write_transaction
+from tracker.feeds.scheduler import FeedPolling
 from tracker.projections.loop import ProjectionWorker
 from tracker.settings import Settings
 from tracker.store.appending import utc_now
@@ -78,7 +79,7 @@ def _start_parts(engine: Engine, settings: Settings, worker_id: str) -> list[Sto
 
 def _start_edges(engine: Engine, settings: Settings, worker_id: str) -> list[Stoppable]:
     """Feed polling and webhook delivery, wired here so the edges never meet."""
-    return []
+    return [FeedPolling(engine, settings, worker_id)]
 
 
 @contextmanager
