@@ -5,6 +5,7 @@ Results go to stdout; logs and progress bars to stderr (DESIGN.md §6).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +26,8 @@ from tracker.store.migrate import upgrade_to_head
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from fastapi import FastAPI
 
     from tracker.api.app import WorkerStarter
 
@@ -94,6 +97,7 @@ def ingest(location: Url) -> None:
     if report.rejected:
         raise typer.Exit(1)
 
+
 projections_app = typer.Typer(no_args_is_help=True, help="Read models built from the log.")
 app.add_typer(projections_app, name="projections")
 
@@ -123,6 +127,7 @@ def projections_rebuild(
             typer.echo(str(exc.args[0]), err=True)
             raise typer.Exit(2) from None
     typer.echo(f"rebuilt {name or 'all projections'} from {replayed} events")
+
 
 @app.command()
 def worker() -> None:
@@ -195,14 +200,15 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="API only: no feed polls or webhook sending.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="API processes (uvicorn workers).")
+    ] = 1,
     first_run: Annotated[
         bool, typer.Option("--first-run", help="Create and print an admin key if none exists.")
     ] = False,
 ) -> None:
     """Run the REST API (docs at /docs), with the background worker unless --no-worker."""
     import uvicorn
-
-    from tracker.api.app import create_app
 
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
@@ -212,17 +218,62 @@ def serve(
         # stdout, never the logger: the key must not end up in log storage.
         typer.echo(f"Tracker is running at http://{host}:{port}/docs")
         typer.echo(f"admin key: {key}")
-    app_ = create_app(engine, settings, start_worker=serve_worker(no_worker=no_worker))
-    uvicorn.run(app_, host=host, port=port)
+    log_config = None  # keep our structured logging; uvicorn must not replace it
+    if workers == 1:
+        uvicorn.run(
+            build_app(engine, settings, worker=not no_worker),
+            host=host,
+            port=port,
+            log_config=log_config,
+        )
+        return
+    # Several processes import the app by name and each builds its own engine; they run
+    # no background worker (run `tracker worker` beside them, as docker-compose does).
+    uvicorn.run(
+        "tracker.cli:serving_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config,
+    )
+
+
+def build_app(engine: Engine, settings: Settings, *, worker: bool) -> FastAPI:
+    """The API with every edge wired: feeds and subscriptions routers, the manual feed
+    poller, the webhook URL guard, and what runs beside it (serve_worker)."""
+    from tracker.api.app import create_app
+    from tracker.api.routes import feeds, subscriptions
+    from tracker.feeds.scheduler import manual_poller
+    from tracker.webhooks.worker import url_checker
+
+    app_ = create_app(
+        engine,
+        settings,
+        extra_routers=[feeds.router, subscriptions.router],
+        start_worker=serve_worker(no_worker=not worker),
+    )
+    app_.state.poll_feed_now = manual_poller(engine, settings)
+    app_.state.check_webhook_url = url_checker(settings)
+    return app_
+
+
+def serving_app() -> FastAPI:
+    """uvicorn's factory for `serve --workers N` (one call per API process)."""
+    settings = load_settings()
+    return build_app(open_engine(settings), settings, worker=False)
 
 
 def serve_worker(*, no_worker: bool) -> WorkerStarter:
     """What `serve` runs beside the API: the whole background worker (feed polls,
-    projections, webhook delivery), or with --no-worker the projections alone, which
-    DESIGN.md §6 keeps running so writes by other processes still reach the reads."""
+    projections, webhook delivery), or with --no-worker the projections alone (so writes
+    by other processes still reach the reads) and the feed registry synced once (so
+    GET /v1/feeds lists it)."""
     from contextlib import contextmanager
 
+    from tracker.feeds.scheduler import sync_feed_registry
     from tracker.projections.loop import ProjectionWorker
+    from tracker.store.appending import utc_now
     from tracker.worker import background_worker
 
     if not no_worker:
@@ -230,6 +281,10 @@ def serve_worker(*, no_worker: bool) -> WorkerStarter:
 
     @contextmanager
     def projections_only(engine: Engine, settings: Settings) -> Iterator[None]:
+        try:
+            sync_feed_registry(engine, settings, utc_now())
+        except Exception:  # a bad registry must not keep the API down; the worker reports it
+            logging.getLogger(__name__).exception("feed registry not synced")
         projections = ProjectionWorker(engine, settings.worker_poll_seconds)
         projections.start()
         try:

@@ -24,6 +24,7 @@ from tracker.projections.loop import ProjectionWorker
 from tracker.settings import Settings
 from tracker.store.appending import utc_now
 from tracker.store.heartbeats import forget_worker, record_heartbeat
+from tracker.webhooks.worker import start_webhook_worker
 
 __all__ = ["background_worker", "new_worker_id"]
 
@@ -32,7 +33,7 @@ HEARTBEAT_SECONDS = 10.0
 
 
 class Stoppable(Protocol):
-    def stop(self, timeout: float = ...) -> None: ...
+    def stop(self, *, timeout: float = ...) -> None: ...
 
 
 def new_worker_id() -> str:
@@ -79,7 +80,9 @@ def _start_parts(engine: Engine, settings: Settings, worker_id: str) -> list[Sto
 
 def _start_edges(engine: Engine, settings: Settings, worker_id: str) -> list[Stoppable]:
     """Feed polling and webhook delivery, wired here so the edges never meet."""
-    return [FeedPolling(engine, settings, worker_id)]
+    feeds = FeedPolling(engine, settings, worker_id)
+    webhooks = start_webhook_worker(engine, settings, worker_id=worker_id)
+    return [feeds, webhooks]
 
 
 @contextmanager
