@@ -62,6 +62,7 @@ def test_a_chunked_body_over_the_limit_is_413(writer: TestClient, settings: Sett
         ("/v1/companies?limit=201", ["query", "limit"]),
         ("/v1/events?limit=1001", ["query", "limit"]),
         ("/v1/events?after=-1", ["query", "after"]),
+        ("/v1/events?after=9223372036854775808", ["query", "after"]),
         ("/v1/events?type=company.bought", ["query", "type"]),
         ("/v1/companies/stepfun?as_of=2025-02-30", ["query", "as_of"]),
         ("/v1/companies/stepfun?known_at=yesterday", ["query", "known_at"]),

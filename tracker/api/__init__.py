@@ -1,1 +1,1 @@
-"""api."""
+"""The REST edge: the FastAPI app (app.py), its routes, schemas, auth and error mapping."""

@@ -313,4 +313,7 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str | None = None
-    errors: list[ProblemError] | None = None
+    errors: list[ProblemError] | None = Field(default=None, description="With 422.")
+    stream: str | None = Field(default=None, description="With 409: the stream that moved on.")
+    expected_version: int | None = Field(default=None, description="With 409.")
+    actual_version: int | None = Field(default=None, description="With 409.")

@@ -31,6 +31,7 @@ router = APIRouter(
 )
 
 MAX_BATCH = 1000
+MAX_POSITION = 2**63 - 1  # positions are BIGINT
 
 # The body is parsed by the EventBody dependency (after the key check), so its shape is
 # documented here; app.py adds EventIn and EventBatchIn to the components.
@@ -59,7 +60,9 @@ _REQUEST_BODY = {
 def read_log(
     _key: ReadKey,
     conn: ConnectionDep,
-    after: Annotated[int, Query(ge=0, description="Position to read after (0: start).")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Position to read after (0: start).")
+    ] = 0,
     types: EventTypes = [],  # noqa: B006 - FastAPI copies defaults per request
     company: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, limit_query(100, 1000)] = 100,
