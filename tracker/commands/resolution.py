@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import Connection
 
+from tracker.commands.corrections import checked_correction
 from tracker.domain.envelope import EventDraft
 from tracker.domain.errors import InvalidInput
 from tracker.domain.names import is_slug, slugify
@@ -23,7 +23,6 @@ from tracker.projections.directory import (
     person_exists,
 )
 from tracker.store.appending import PendingEvent
-from tracker.store.reading import events_by_id
 
 __all__ = ["ResolvedItem", "resolve_draft", "stream_of"]
 
@@ -92,13 +91,6 @@ def _person(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _target_stream(conn: Connection, target: str) -> str:
-    found = events_by_id(conn, [UUID(target)])
-    if not found:
-        raise InvalidInput.at(("data", "target"), f"no event with id {target}")
-    return found[0].stream
-
-
 def resolve_draft(conn: Connection, draft: EventDraft, registered: dict[str, str]) -> ResolvedItem:
     """Turn a validated draft into pending events with resolved slugs.
 
@@ -107,8 +99,8 @@ def resolve_draft(conn: Connection, draft: EventDraft, registered: dict[str, str
     """
     item = ResolvedItem()
     if draft.type in ("event.corrected", "event.retracted"):
-        stream = _target_stream(conn, str(draft.data["target"]))
-        item.events.append(PendingEvent(stream, draft))
+        stream, checked = checked_correction(conn, draft)
+        item.events.append(PendingEvent(stream, checked))
         return item
     text = str(draft.data["company"])
     company = registered.get(text) or _company(conn, draft, item)
