@@ -211,6 +211,16 @@ HEALTH: dict[str, Any] = {
     "status": "ok",
     "database": "ok",
     "projections": {"funding_rounds": 0, "leadership": 0, "models": 0},
+    "dispatcher": 0,
+    "workers": [
+        {
+            "worker_id": "worker-3f9a1c2e",
+            "hostname": "tracker-worker-1",
+            "pid": 7,
+            "beat_at": "2026-11-28T02:40:00Z",
+            "parts": ["ProjectionWorker", "FeedPolling", "WebhookWorker"],
+        }
+    ],
 }
 PROBLEM: dict[str, Any] = {
     "type": "urn:tracker:problem:invalid-input",

@@ -290,12 +290,26 @@ class ModelList(BaseModel):
     next_cursor: str | None
 
 
+class WorkerStatus(BaseModel):
+    worker_id: str
+    hostname: str
+    pid: int
+    beat_at: datetime
+    parts: list[str] = Field(description="What the worker runs: projections, feeds, webhooks.")
+
+
 class Health(BaseModel):
     model_config = _example(examples.HEALTH)
 
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unreachable"]
     projections: dict[str, int] = Field(description="Events each projection has yet to apply.")
+    dispatcher: int | None = Field(
+        default=None, description="Events the webhook dispatcher has yet to turn into deliveries."
+    )
+    workers: list[WorkerStatus] = Field(
+        default_factory=list, description="Workers with a heartbeat in the last minute."
+    )
 
 
 class ProblemError(BaseModel):

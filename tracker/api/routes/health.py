@@ -12,9 +12,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.api.deps import EngineDep
 from tracker.api.metrics import DatabaseCollector, exposition
-from tracker.api.schemas import Health
+from tracker.api.schemas import Health, WorkerStatus
 from tracker.db import read_connection
-from tracker.projections.runner import lag
+from tracker.projections.runner import lag, load_checkpoint
+from tracker.store.heartbeats import live_workers
+from tracker.store.reading import count_after
+
+# The webhook dispatcher keeps its checkpoint beside the projections' (same table).
+DISPATCHER_CHECKPOINT = "webhooks.dispatcher"
 
 __all__ = ["router"]
 
@@ -32,11 +37,24 @@ def health(engine: EngineDep, response: Response) -> Health:
         with read_connection(engine) as conn:
             conn.execute(text("SELECT 1"))
             behind = lag(conn)
+            dispatcher = count_after(conn, load_checkpoint(conn, DISPATCHER_CHECKPOINT))
+            workers = [
+                WorkerStatus(
+                    worker_id=w.worker_id,
+                    hostname=w.hostname,
+                    pid=w.pid,
+                    beat_at=w.beat_at,
+                    parts=list(w.state.get("parts", [])),
+                )
+                for w in live_workers(conn)
+            ]
     except SQLAlchemyError as exc:
         log.warning("health check: database unreachable", extra={"error": str(exc)})
         response.status_code = 503
         return Health(status="unavailable", database="unreachable", projections={})
-    return Health(status="ok", database="ok", projections=behind)
+    return Health(
+        status="ok", database="ok", projections=behind, dispatcher=dispatcher, workers=workers
+    )
 
 
 @router.get(
