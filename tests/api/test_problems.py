@@ -110,6 +110,8 @@ def test_an_unreachable_database_is_503(tmp_path: Any, settings: Settings) -> No
             "status": "unavailable",
             "database": "unreachable",
             "projections": {},
+            "dispatcher": None,
+            "workers": [],
         }
         response = client.get("/v1/companies", headers={"Authorization": "Bearer trk_" + "a" * 32})
     assert_problem(response, 503)

@@ -29,6 +29,7 @@ from tracker.projections.directory import (
     people,
 )
 from tracker.projections.keyset import Key, Page, decode_cursor, encode_cursor, keyset_page
+from tracker.projections.state_cache import StateCache, stream_version_of
 from tracker.projections.tables import funding_rounds, models, roles, round_investors
 from tracker.store.reading import cursor_for_position, read_all, read_stream
 
@@ -136,15 +137,26 @@ def _stream_of_company(conn: Connection, slug: str) -> list[RecordedEvent]:
     return events
 
 
+_STATES = StateCache()
+
+
 def company_state(
     conn: Connection, slug: str, *, as_of: date | None, known_at: datetime | None
 ) -> dict[str, Any]:
     """The believed state of one company (DESIGN.md §5), today or as of/known at."""
-    state = fold_company(_stream_of_company(conn, slug), as_of=as_of, known_at=known_at)
-    if state is None:
+    version = stream_version_of(conn, _stream(slug))
+    if version == 0:
+        raise NotFound(f"no company {slug!r}")
+
+    def fold() -> dict[str, Any]:
+        folded = fold_company(_stream_of_company(conn, slug), as_of=as_of, known_at=known_at)
+        return {} if folded is None else folded.to_json()
+
+    state = _STATES.get_or_fold((slug, version, as_of, known_at), fold)
+    if not state:
         when = [f"as of {as_of}"] * bool(as_of) + [f"known at {known_at}"] * bool(known_at)
         raise NotFound(f"company {slug!r} was not registered {' and '.join(when)}")
-    return state.to_json()
+    return state
 
 
 def company_history(
