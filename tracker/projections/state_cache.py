@@ -37,6 +37,10 @@ class StateCache:
         self._items: OrderedDict[Key, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def get_or_fold(self, key: Key, fold: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
             found = self._items.get(key)

@@ -187,8 +187,9 @@ def head(conn: Connection) -> LogCursor:
     return LogCursor(row.tx_id, row.position) if row else START
 
 
-def count_after(conn: Connection, after: LogCursor, cap: int = 1_000_000) -> int:
-    """How many readable events lie after `after` (capped, to stay cheap)."""
+def count_after(conn: Connection, after: LogCursor, cap: int = 10_000) -> int:
+    """How many readable events lie after `after`, counted up to `cap` (health checks and
+    metrics call this on every scrape: a lag of "10,000 or more" is all they need)."""
     inner = _log_query(conn, after).with_only_columns(events.c.position).limit(cap).subquery()
     return int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
 
