@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine
 
 from tracker.db import make_engine
@@ -103,3 +104,22 @@ def pg_engine(pg_migrated_database: str) -> Iterator[Engine]:
     engine = make_engine(pg_migrated_database, pool_size=20)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def loopback_server() -> Iterator[HTTPServer]:
+    """One HTTP server for the session, bound to 127.0.0.1 itself: "localhost" may mean
+    ::1 or worse, and tests never send a packet anywhere but the loopback address.
+    Threaded, so a handler that hangs on purpose holds up no other request."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def httpserver(loopback_server: HTTPServer) -> HTTPServer:
+    """pytest-httpserver's fixture, on 127.0.0.1, cleared for each test."""
+    loopback_server.clear()
+    return loopback_server

@@ -36,22 +36,6 @@ BODY = json.dumps(
 ).encode()
 
 
-@pytest.fixture(scope="module")
-def loopback_server() -> Iterator[HTTPServer]:
-    # Bound to 127.0.0.1 explicitly: these tests never send a packet anywhere else.
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def httpserver(loopback_server: HTTPServer) -> HTTPServer:
-    loopback_server.clear()
-    return loopback_server
-
-
 @pytest.fixture
 def app(engine: Engine, settings: Settings, httpserver: HTTPServer) -> FastAPI:
     """The app as the composition root wires it: the feeds router and a manual poller."""

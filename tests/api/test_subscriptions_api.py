@@ -37,21 +37,6 @@ def resolver(host: str, port: int) -> list[str]:
     return [ADDRESSES[host]]
 
 
-@pytest.fixture(scope="module")
-def loopback_server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def httpserver(loopback_server: HTTPServer) -> HTTPServer:
-    loopback_server.clear()
-    return loopback_server
-
-
 @pytest.fixture
 def app(engine: Engine) -> FastAPI:
     """Wired as the composition root does it, with TRACKER_ALLOW_PRIVATE_WEBHOOKS set."""

@@ -30,23 +30,6 @@ FEED = b'{"tracker_feed": 1, "events": []}'
 LIMIT = 1_000
 
 
-@pytest.fixture(scope="module")
-def loopback_server() -> Iterator[HTTPServer]:
-    # Bound to 127.0.0.1 explicitly: "localhost" may resolve elsewhere, and these tests
-    # must never send a packet anywhere but the loopback address.
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def httpserver(loopback_server: HTTPServer) -> HTTPServer:
-    loopback_server.clear()
-    return loopback_server
-
-
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with make_client(timeout=5.0) as feed_client:

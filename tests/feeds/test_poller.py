@@ -47,23 +47,6 @@ class FakeClock:
         self.now += delta
 
 
-@pytest.fixture(scope="module")
-def loopback_server() -> Iterator[HTTPServer]:
-    # Bound to 127.0.0.1 explicitly: these tests never send a packet anywhere else.
-    # Threaded, so a hanging handler does not hold up the requests of other feeds.
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def httpserver(loopback_server: HTTPServer) -> HTTPServer:
-    loopback_server.clear()
-    return loopback_server
-
-
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with make_client(timeout=0.3) as feed_client:

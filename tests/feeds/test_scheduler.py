@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine
 from werkzeug import Request, Response
@@ -20,22 +19,6 @@ from tracker.settings import Settings
 
 JSON = "application/json"
 EMPTY_FEED = json.dumps({"tracker_feed": 1, "events": []}).encode()
-
-
-@pytest.fixture(scope="module")
-def loopback_server() -> Iterator[HTTPServer]:
-    # Bound to 127.0.0.1 explicitly: these tests never send a packet anywhere else.
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def httpserver(loopback_server: HTTPServer) -> HTTPServer:
-    loopback_server.clear()
-    return loopback_server
 
 
 def registry(tmp_path: Path, **urls: str) -> Path:

@@ -57,7 +57,7 @@ def test_compose_has_the_services_operators_expect() -> None:
 
 
 def test_every_container_command_is_a_real_cli_command() -> None:
-    for name, service in compose()["services"].items():
+    for service in compose()["services"].values():
         command = service.get("command")
         if command and command[0] == "tracker":
             cli_command(command)

@@ -103,19 +103,9 @@ def loopback(host: str, port: int) -> list[str]:
     return ["127.0.0.1"]
 
 
-@pytest.fixture(scope="module")
-def loopback_server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
 @pytest.fixture
-def server(loopback_server: HTTPServer) -> HTTPServer:
-    loopback_server.clear()
-    return loopback_server
+def server(httpserver: HTTPServer) -> HTTPServer:
+    return httpserver
 
 
 @pytest.fixture
