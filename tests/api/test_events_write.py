@@ -189,3 +189,11 @@ def test_direct_command_writes_show_in_the_log(writer: TestClient, engine: Engin
     assert until_projected(engine, recorded.events)
     log = writer.get("/v1/events").json()["items"]
     assert [e["type"] for e in log] == ["company.registered", "company.alias_added"]
+
+
+def test_errors_in_a_batch_of_one_still_name_the_event_index(
+    writer: TestClient, seeded: Engine
+) -> None:
+    response = writer.post("/v1/events", json={"events": [round_of({"value": "1", "currency": "RMB"})]})
+    assert response.status_code == 422
+    assert any(loc[:3] == ("body", "events", 0) for loc in field_errors(response))

@@ -61,14 +61,14 @@ def fingerprint_of(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def parse_drafts(raw_events: Sequence[Any], loc: str = "events") -> list[EventDraft]:
+def parse_drafts(raw_events: Sequence[Any], *, batch: bool) -> list[EventDraft]:
     drafts: list[EventDraft] = []
     errors: list[FieldError] = []
     for index, raw in enumerate(raw_events):
         try:
             drafts.append(parse_draft(raw))
         except InvalidInput as exc:
-            prefix: tuple[str | int, ...] = (loc, index) if len(raw_events) > 1 else ()
+            prefix: tuple[str | int, ...] = ("events", index) if batch else ()
             errors.extend(FieldError((*prefix, *e.loc), e.msg) for e in exc.errors)
     if errors:
         raise InvalidInput(errors)
@@ -85,6 +85,7 @@ def append_resolved(
     check_ids: bool = False,
     key_checked: bool = False,
     registered: dict[str, str] | None = None,
+    batch: bool = False,
 ) -> AppendResult:
     """Resolve names and append in the caller's transaction; the directory follows.
 
@@ -97,7 +98,7 @@ def append_resolved(
         try:
             pending.extend(resolve_draft(conn, draft, registered).events)
         except InvalidInput as exc:
-            raise exc.prefixed("events", index) if len(drafts) > 1 else exc from None
+            raise exc.prefixed("events", index) if batch else exc from None
     result = append_events(
         conn,
         pending,
@@ -122,14 +123,19 @@ def record_events(
     idempotency_key: str | None = None,
     clock: Clock = utc_now,
     after_write: Callable[[Engine], None] | None = None,
+    batch: bool | None = None,
 ) -> Recorded:
     """Validate and append one request's events atomically (all or none).
+
+    `batch` says the events came as `{"events": [...]}`, so errors name `events.I`
+    (by default: when there is more than one).
 
     A key seen before with the same body replays the stored result; with another body
     it is an IdempotencyMismatch. `after_write` runs once the transaction committed
     (the projections catch up there, for read-your-writes).
     """
-    drafts = parse_drafts(raw_events)
+    batch = len(raw_events) > 1 if batch is None else batch
+    drafts = parse_drafts(raw_events, batch=batch)
     fingerprint = fingerprint_of(raw_events)
     for attempt in range(_ATTEMPTS):
         try:
@@ -141,6 +147,7 @@ def record_events(
                     fingerprint=fingerprint,
                     clock=clock,
                     check_ids=attempt > 0,
+                    batch=batch,
                 )
             break
         except ConcurrentAppend:

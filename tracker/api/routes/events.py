@@ -109,7 +109,11 @@ def record(
 ) -> EventsRecorded:
     try:
         recorded = record_events(
-            engine, _raw_events(payload), idempotency_key=idempotency_key, after_write=catch_up
+            engine,
+            _raw_events(payload),
+            idempotency_key=idempotency_key,
+            after_write=catch_up,
+            batch=isinstance(payload, dict) and "events" in payload,
         )
     except InvalidInput as exc:
         raise exc.prefixed("body") from None
