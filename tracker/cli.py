@@ -213,11 +213,11 @@ def serve(
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
     engine = open_engine(settings)
-    if first_run and not has_any_key(engine):
-        key = create_api_key(engine, "admin", "first run")
-        # stdout, never the logger: the key must not end up in log storage.
+    if first_run:
         typer.echo(f"Tracker is running at http://{host}:{port}/docs")
-        typer.echo(f"admin key: {key}")
+        if not has_any_key(engine):
+            # stdout, never the logger: the key must not end up in log storage.
+            typer.echo(f"admin key: {create_api_key(engine, 'admin', 'first run')}")
     log_config = None  # keep our structured logging; uvicorn must not replace it
     if workers == 1:
         uvicorn.run(

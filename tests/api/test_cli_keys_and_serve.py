@@ -83,6 +83,7 @@ def test_first_run_keeps_quiet_when_a_key_exists(env: Engine, served: dict[str, 
     result = CliRunner().invoke(cli.app, ["serve", "--first-run", "--no-worker"])
     assert result.exit_code == 0
     assert not KEY.search(result.stdout)
+    assert "Tracker is running at http://" in result.stdout  # where, on every start
 
 
 def test_serve_runs_the_worker_for_the_app_lifetime_unless_told_not_to(
