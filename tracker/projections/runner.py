@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from tracker.store.reading import START, LogCursor, count_after, head, read_all,
 __all__ = ["BATCH", "catch_up", "lag", "load_checkpoint", "run_once", "wait_for"]
 
 log = logging.getLogger(__name__)
-BATCH = 2000
+BATCH = 5000
 Fault = Callable[[str], None]
 _local_locks = {p.name: threading.Lock() for p in PROJECTIONS}
 
@@ -74,43 +74,52 @@ def fold_states(conn: Connection, companies: list[str]) -> dict[str, dict[str, A
     return states
 
 
-def _step(engine: Engine, projection: Projection, fault: Fault | None) -> int | None:
-    """Apply one batch; the number of events applied, or None if another runner holds it."""
+def _step(engine: Engine, projections: Sequence[Projection], fault: Fault | None) -> int:
+    """Apply one batch to every projection this runner holds; events applied, summed.
+
+    The projections share the batch: each company it touches is read and folded once,
+    and each projection replaces that company's rows only if the batch holds events past
+    its own checkpoint (they differ after a rebuild of one of them).
+    """
     with write_transaction(engine) as conn:
-        if not _try_lock(conn, projection.name):
-            return None
-        cursor = load_checkpoint(conn, projection.name)
-        batch = read_all(conn, cursor, BATCH)
+        mine = [p for p in projections if _try_lock(conn, p.name)]
+        if not mine:
+            return 0
+        cursors = {p.name: load_checkpoint(conn, p.name) for p in mine}
+        batch = read_all(conn, min(cursors.values()), BATCH)
         if not batch:
             return 0
-        companies = sorted(
-            {event.company for event in batch if event.stream.startswith("company-")}
-        )
-        projection.replace(conn, fold_states(conn, companies))
+        touched: dict[str, set[str]] = {}
+        for projection in mine:
+            after = cursors[projection.name]
+            touched[projection.name] = {
+                e.company
+                for e in batch
+                if e.stream.startswith("company-") and LogCursor(e.tx, e.position) > after
+            }
+        states = fold_states(conn, sorted(set().union(*touched.values())))
+        for projection in mine:
+            projection.replace(conn, {c: states[c] for c in sorted(touched[projection.name])})
         if fault:
-            fault(projection.name)  # tests inject a crash between rows and checkpoint
-        save_checkpoint(conn, projection.name, LogCursor(batch[-1].tx, batch[-1].position))
-    log.debug(
-        "projection advanced", extra={"projection": projection.name, "position": batch[-1].position}
-    )
-    return len(batch)
+            fault(",".join(p.name for p in mine))  # tests crash between rows and checkpoint
+        end = LogCursor(batch[-1].tx, batch[-1].position)
+        for projection in mine:
+            save_checkpoint(conn, projection.name, end)
+    log.debug("projections advanced", extra={"position": end.position})
+    return sum(sum(1 for e in batch if LogCursor(e.tx, e.position) > cursors[p.name]) for p in mine)
 
 
 def run_once(engine: Engine, *, fault: Fault | None = None) -> int:
-    """Bring every projection up to the log head; returns events applied."""
+    """Bring every projection up to the log head; returns events applied (summed over
+    projections)."""
+    held = [p for p in PROJECTIONS if _local_locks[p.name].acquire(blocking=False)]
     applied = 0
-    for projection in PROJECTIONS:
-        lock = _local_locks[projection.name]
-        if not lock.acquire(blocking=False):
-            continue
-        try:
-            while True:
-                step = _step(engine, projection, fault)
-                if not step:
-                    break
-                applied += step
-        finally:
-            lock.release()
+    try:
+        while held and (step := _step(engine, held, fault)):
+            applied += step
+    finally:
+        for projection in held:
+            _local_locks[projection.name].release()
     return applied
 
 
