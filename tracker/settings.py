@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     feed_timeout_seconds: float = Field(default=10.0, gt=0, description="Feed fetch timeout.")
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, description="Webhook timeout.")
     worker_poll_seconds: float = Field(
-        default=1.0, gt=0, description="How often the worker looks for new events and due work."
+        default=0.25, gt=0, description="How often the worker looks for new events and due work."
     )
 
     @field_validator("database_url")

@@ -87,18 +87,33 @@ class WebhookWorker:
         self.stop()
 
 
-def _loop(name: str, step: Callable[[], int], interval: float, stopping: threading.Event) -> None:
+def _loop(
+    name: str,
+    step: Callable[[], int],
+    interval: float,
+    stopping: threading.Event,
+    wake: threading.Event,
+    on_work: Callable[[], None] | None = None,
+) -> None:
+    """Run `step` again at once while it finds work; when idle, wait for `wake` (set by
+    the dispatcher when it queued deliveries) or `interval`, whichever comes first."""
     failures = 0
     while not stopping.is_set():
         try:
-            busy = step() > 0
+            done = step()
             failures = 0
         except Exception:
             failures += 1
             log.exception("webhook %s round failed", name)
-            busy = False
-        if not busy:
-            stopping.wait(min(interval * 2**failures, _MAX_BACKOFF) if failures else interval)
+            done = 0
+        if done and on_work is not None:
+            on_work()
+        if not done:
+            if failures:
+                stopping.wait(min(interval * 2**failures, _MAX_BACKOFF))
+            else:
+                wake.wait(interval)
+                wake.clear()
 
 
 def start_webhook_worker(
@@ -145,12 +160,24 @@ def start_webhook_worker(
 
         return deliver
 
-    loops = [("dispatcher", dispatch)] + [(f"sender-{i}", sender(i)) for i in range(senders)]
+    # Senders sleep on `queued`; the dispatcher sets it when it wrote deliveries, so a
+    # new event goes out at once instead of after a second poll interval.
+    queued, dispatcher_idle = threading.Event(), threading.Event()
     threads = [
         threading.Thread(
-            target=_loop, args=(name, step, every, stopping), name=f"webhook-{name}", daemon=True
+            target=_loop,
+            args=("dispatcher", dispatch, every, stopping, dispatcher_idle, queued.set),
+            name="webhook-dispatcher",
+            daemon=True,
         )
-        for name, step in loops
+    ] + [
+        threading.Thread(
+            target=_loop,
+            args=(f"sender-{i}", sender(i), every, stopping, queued),
+            name=f"webhook-sender-{i}",
+            daemon=True,
+        )
+        for i in range(senders)
     ]
     for thread in threads:
         thread.start()
