@@ -10,18 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from tracker.cli_feeds import feeds_app
 from tracker.commands.ingest import IngestReport, ingest_feed
 from tracker.commands.keys import Scope as KeyScope
 from tracker.commands.keys import create_api_key, has_any_key
-from tracker.db import make_engine
 from tracker.domain.errors import FeedFormatError
 from tracker.domain.feed_format import parse_tracker_feed
-from tracker.logs import configure_logging
 from tracker.settings import Settings
+from tracker.startup import load_settings, open_engine
 from tracker.store.migrate import upgrade_to_head
 
 if TYPE_CHECKING:
@@ -34,21 +32,6 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 Url = Annotated[str, typer.Argument(help="A feed file path, file: URL or http(s) URL.")]
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            name = "TRACKER_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
-            typer.echo(f"configuration error: {name}: {error['msg']}", err=True)
-        raise typer.Exit(2) from None
-
-
-def open_engine(settings: Settings) -> Engine:
-    configure_logging(settings.log_level, settings.log_format)
-    return make_engine(settings.database_url)
 
 
 @app.command()

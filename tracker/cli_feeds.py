@@ -31,7 +31,7 @@ _ERROR_WIDTH = 80
 
 def _open() -> tuple[Engine, Settings]:
     # Imported when a command runs: cli.py imports this module to add the sub-app.
-    from tracker.cli import load_settings, open_engine
+    from tracker.startup import load_settings, open_engine
 
     settings = load_settings()
     engine = open_engine(settings)
