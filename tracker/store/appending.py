@@ -10,6 +10,7 @@ unique id constraints remain the database's own guard behind this.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,18 @@ _INSERT_EVENTS = insert(events).returning(
     events.c.position, events.c.tx_id, sort_by_parameter_order=True
 )
 _INSERT_KEY = insert(idempotency_keys)
+# PostgreSQL only: a data-modifying CTE (SQLite has none).
+_APPEND_ONE = text(
+    "WITH bumped AS ("
+    " INSERT INTO streams (stream, version) VALUES (:stream, 1)"
+    " ON CONFLICT (stream) DO UPDATE SET version = streams.version + 1 RETURNING version)"
+    " INSERT INTO events (id, stream, version, type, occurred_on, occurred_precision,"
+    " recorded_at, data, sources, event_metadata)"
+    " SELECT :id, :stream, bumped.version, :type, :occurred_on, :occurred_precision,"
+    " :recorded_at, CAST(:data AS jsonb), CAST(:sources AS jsonb),"
+    " CAST(:event_metadata AS jsonb) FROM bumped"
+    " RETURNING position, tx_id, version"
+)
 
 
 def utc_now() -> datetime:
@@ -124,35 +137,27 @@ def append_events(
             return AppendResult(found, replayed=True)
         if found:
             raise IdempotencyMismatch(f"event id {found[0].id} is already stored")
-    previous = _bump_versions(conn, batch)
     now = clock()
-    rows = _rows(batch, previous, now)
     try:
-        stored_rows = conn.execute(
-            _INSERT_EVENTS,
-            rows,
-        ).all()
+        if conn.dialect.name == "postgresql" and len(batch) == 1:
+            rows, stored_rows = _append_one(conn, batch[0], now)
+        else:
+            rows = _rows(batch, _bump_versions(conn, batch), now)
+            stored_rows = [(r.position, r.tx_id) for r in conn.execute(_INSERT_EVENTS, rows)]
+        keys = dict(item_keys or {})
         if idempotency_key is not None:
-            conn.execute(
-                _INSERT_KEY,
-                {
-                    "key": idempotency_key,
-                    "event_ids": [str(pending.draft.id) for pending in batch],
-                    "fingerprint": fingerprint,
-                    "recorded_at": now,
-                },
-            )
-        if item_keys:
+            keys[idempotency_key] = [pending.draft.id for pending in batch]
+        if keys:
             conn.execute(
                 _INSERT_KEY,
                 [
                     {
                         "key": key,
                         "event_ids": [str(i) for i in ids],
-                        "fingerprint": None,
+                        "fingerprint": fingerprint if key == idempotency_key else None,
                         "recorded_at": now,
                     }
-                    for key, ids in item_keys.items()
+                    for key, ids in keys.items()
                 ],
             )
     except IntegrityError as exc:
@@ -161,6 +166,26 @@ def append_events(
         _recorded(row, position, tx) for row, (position, tx) in zip(rows, stored_rows, strict=True)
     ]
     return AppendResult(recorded, fingerprint=fingerprint)
+
+
+def _append_one(
+    conn: Connection, pending: PendingEvent, now: datetime
+) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """The common case, one event, in one statement on PostgreSQL: the stream bump and
+    the insert travel together, one round trip fewer per append (see tests/benchmarks)."""
+    [row] = _rows([pending], {pending.stream: 0}, now)
+    params = {
+        **row,
+        "data": json.dumps(row["data"]),
+        "sources": json.dumps(row["sources"]),
+        "event_metadata": json.dumps(row["event_metadata"]),
+    }
+    position, tx, version = conn.execute(_APPEND_ONE, params).one()
+    expected = pending.draft.expected_version
+    if expected is not None and expected != version - 1:
+        raise VersionConflict(pending.stream, expected, version - 1)
+    row["version"] = version
+    return [row], [(position, tx)]
 
 
 def _bump_versions(conn: Connection, batch: Sequence[PendingEvent]) -> dict[str, int]:
