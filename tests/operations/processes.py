@@ -368,6 +368,13 @@ def write_registry(path: Path, feeds: Sequence[tuple[str, str, str]]) -> Path:
     return path
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a killed worker) is expected here; print nothing."""
+
+
 class _Server:
     """A threaded HTTP server on 127.0.0.1 with a port of its own."""
 
@@ -384,8 +391,7 @@ class _Server:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer((LOOPBACK, 0), Handler)
         self.port = int(self.httpd.server_address[1])
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -138,6 +138,19 @@ def worker_in_flight(url: str, workers: list[TrackerProcess]) -> TrackerProcess 
     return None
 
 
+def sending_worker(
+    url: str, workers: list[TrackerProcess], *, within: float
+) -> TrackerProcess | None:
+    """The worker caught holding a delivery claim within `within` seconds, if any."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        worker = worker_in_flight(url, workers)
+        if worker is not None:
+            return worker
+        time.sleep(0.02)
+    return None
+
+
 def test_two_apis_and_three_workers_share_the_work_and_survive_a_killed_worker(
     pg_database: str, tmp_path: Path
 ) -> None:
@@ -211,12 +224,17 @@ def run_topology(
     receiver.delay = 0.1
     stop_posting = threading.Event()
 
+    failed: list[BaseException] = []
+
     def keep_posting() -> None:
-        for number in range(15):
-            if stop_posting.is_set():
-                return
-            posting.post(released(f"step-crash-{number}"))
-            time.sleep(0.05)
+        try:
+            for number in range(15):
+                if stop_posting.is_set():
+                    return
+                posting.post(released(f"step-crash-{number}"))
+                time.sleep(0.05)
+        except BaseException as exc:  # seen by the test, not lost in the thread
+            failed.append(exc)
 
     before = set(posting.recorded)
     poster = threading.Thread(target=keep_posting)
@@ -225,14 +243,15 @@ def run_topology(
         wait_until(
             lambda: len(receiver.event_ids() - before) >= 3, timeout=60, message=group.describe
         )
-        victim = wait_until(
-            lambda: worker_in_flight(url, workers), timeout=5, every=0.02, message="no claim seen"
-        )
+        victim = sending_worker(url, workers, within=5.0) or workers[0]
         victim_id = worker_id_of(url, victim.pid)
         victim.kill()
+    except BaseException:
+        stop_posting.set()
+        raise
     finally:
         poster.join(timeout=120)
-        stop_posting.set()
+    assert not failed, failed
     assert victim_id is not None
     survivors = [worker for worker in workers if worker is not victim]
     assert all(worker.alive() for worker in survivors), group.describe()

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from operations.processes import database_name, pg_connect
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
@@ -27,6 +29,7 @@ __all__ = [
     "event_count",
     "projection_lag",
     "read_models",
+    "terminate_backend",
     "writer_active",
 ]
 
@@ -164,8 +167,6 @@ def writer_active(url: str) -> bool:
             return True
         finally:
             probe.close()
-    from operations.processes import database_name, pg_connect
-
     with pg_connect(url) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -173,3 +174,14 @@ def writer_active(url: str) -> bool:
             (database_name(url),),
         ).fetchone()
     return bool(row and row[0])
+
+
+def terminate_backend(url: str, pid: int) -> None:
+    """Terminate one backend of this test's database and wait until it is gone."""
+    with pg_connect(url) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(200):
+            if not conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"backend {pid} still there")

@@ -41,15 +41,17 @@ from support import (
     writer_active,
 )
 
-from tracker.commands.feeds import feeds
+from tracker.commands.feeds import FeedBusy, feeds
 from tracker.commands.ingest import ingest_feed
 from tracker.commands.recording import record_events
 from tracker.commands.subscriptions import create_subscription
 from tracker.commands.webhook_tables import deliveries
 from tracker.db import read_connection
 from tracker.domain.feed_format import ParsedFeed
+from tracker.feeds.scheduler import manual_poller
 from tracker.projections.rebuild import rebuild
 from tracker.projections.runner import catch_up
+from tracker.settings import Settings
 from tracker.store.heartbeats import live_workers
 from tracker.store.migrate import upgrade_to_head
 from tracker.store.schema import idempotency_keys
@@ -268,8 +270,9 @@ def test_a_worker_killed_mid_poll_leaves_no_duplicates_when_the_feed_is_polled_a
             assert dead is not None and dead.startswith("worker-"), dead
 
             # The dead worker's claim holds until its lease lapses; then anyone may poll.
-            busy = run_tracker(["feeds", "poll", "bulk"], env, check=False)
-            assert busy.returncode == 1 and "being polled" in busy.stderr, busy
+            settings = Settings(database_url=worker_database, feeds=registry)
+            with pytest.raises(FeedBusy, match="being polled"):
+                manual_poller(engine, settings)("bulk")
             assert expire_claims_of(worker_database, dead)[1] == 1
             second = start_worker(group, "worker-2", backend)
             wait_until(

@@ -24,8 +24,6 @@ import pytest
 from fastapi.testclient import TestClient
 from operations.processes import (
     api_client,
-    create_key,
-    pg_connect,
     processes,
     terminate_connections,
     tracker_env,
@@ -34,7 +32,7 @@ from operations.processes import (
 )
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import OperationalError
-from support import check_log, projection_lag
+from support import check_log, projection_lag, terminate_backend
 
 from tracker.api.app import create_app
 from tracker.commands.keys import create_api_key
@@ -211,10 +209,10 @@ class Client:
 
 
 def test_a_serving_process_answers_503_at_worst_and_recovers_by_itself(
-    pg_migrated_database: str, tmp_path: Path
+    pg_engine: Engine, pg_migrated_database: str, tmp_path: Path
 ) -> None:
     env = tracker_env(pg_migrated_database, worker_poll_seconds=0.2)
-    key = create_key(env, "admin")
+    key = create_api_key(pg_engine, "admin")
     with processes(tmp_path, env) as group:
         server = group.serve("api")
         wait_healthy(server)
@@ -316,14 +314,3 @@ def test_a_read_whose_closing_commit_fails_still_gets_a_whole_answer(
         response = client.get("/v1/events", headers=auth)
     assert not armed.is_set(), "the fault was not injected"
     assert response.status_code in (200, 503), response.text
-
-
-def terminate_backend(url: str, pid: int) -> None:
-    """Terminate one backend of this test's database and wait until it is gone."""
-    with pg_connect(url) as conn:
-        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        for _ in range(200):
-            if not conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
-                return
-            time.sleep(0.01)
-    raise AssertionError(f"backend {pid} still there")
