@@ -39,6 +39,9 @@ def normalise_url(url: str) -> str:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
+    # Errors must not carry SQL parameters into logs: they hold webhook secrets and key
+    # hashes (https://docs.sqlalchemy.org/en/20/core/engines.html, hide_parameters).
+    kwargs.setdefault("hide_parameters", True)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs

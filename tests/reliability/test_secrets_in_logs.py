@@ -197,12 +197,6 @@ def test_a_body_over_the_limit_gets_413_problem_json_whether_declared_or_streame
         assert api.alive()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a database error is logged with str(exc), which carries the SQL "
-    "parameters; a rotate-secret UPDATE that fails logs the subscription's current secret "
-    "(previous_secret), still the only valid one after the rollback",
-)
 def test_a_rotation_the_database_refuses_does_not_log_the_current_secret(
     pg_engine: Engine, pg_migrated_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
