@@ -9,12 +9,16 @@ when it has to upgrade its lock, and the busy timeout does not cover that upgrad
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "bulk_insert",
@@ -22,6 +26,7 @@ __all__ = [
     "make_engine",
     "normalise_url",
     "read_connection",
+    "read_only_connection",
     "write_transaction",
 ]
 
@@ -82,6 +87,25 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def read_only_connection(engine: Engine) -> Iterator[Connection]:
+    """A read transaction that ends in a rollback, where losing the connection while
+    ending it is no error: the rows were read. The API holds one per request and ends it
+    after the response has started, when an error could only drop the client's
+    connection instead of answering."""
+    conn = engine.connect()
+    try:
+        conn.begin()
+        yield conn
+    finally:
+        try:
+            conn.rollback()
+            conn.close()
+        except DBAPIError:
+            log.warning("read connection lost while closing it", exc_info=True)
+            conn.invalidate()
 
 
 @contextmanager

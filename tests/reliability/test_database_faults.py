@@ -270,22 +270,11 @@ def test_a_serving_process_answers_503_at_worst_and_recovers_by_itself(
         assert len(ids) == len(recorded) + 1  # and acme's registration
 
         # Every answer was a status (503 at worst), never a dropped connection.
-        if problems and COMMIT_AFTER_RESPONSE in server.stderr():
-            pytest.xfail(f"known defect, see {DEFECT_TEST}: {problems[:3]}")
         assert not problems, "\n".join([*problems[:3], server.stderr()[-4000:]])
 
 
-# What starlette says when a handled exception comes after the response has started.
-COMMIT_AFTER_RESPONSE = "Caught handled exception, but response already started"
-DEFECT_TEST = "test_a_read_whose_closing_commit_fails_still_gets_a_whole_answer"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: api/deps.get_connection commits its read transaction after the response "
-    "has started; a failing COMMIT (connection terminated) escapes as 'response already "
-    "started' and uvicorn drops the connection instead of answering",
-)
 def test_a_read_whose_closing_commit_fails_still_gets_a_whole_answer(
     pg_engine: Engine, pg_migrated_database: str
 ) -> None:

@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
 from tracker.commands.keys import Scope, authenticate
-from tracker.db import read_connection
+from tracker.db import read_only_connection
 from tracker.settings import Settings
 
 __all__ = [
@@ -52,7 +52,7 @@ def get_settings(request: Request) -> Settings:
 
 def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
     """One read transaction per request, so a request's queries see one another's rows."""
-    with read_connection(engine) as conn:
+    with read_only_connection(engine) as conn:
         yield conn
 
 
