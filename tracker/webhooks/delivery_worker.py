@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,11 +114,7 @@ def deliver_due(
             log.exception("webhook attempt failed unexpectedly", extra={"delivery": claim.id})
             error = f"internal error: {type(exc).__name__}"
             sent = _Sent(claim, Attempt(None, False, 0, "", error, None, False), None, clock())
-        try:
-            _record(engine, worker_id, sent, rng)
-        except Exception:
-            # The claim stays; when its lease runs out the delivery is sent again.
-            log.exception("could not record a webhook attempt", extra={"delivery": claim.id})
+        _record_with_retries(engine, worker_id, sent, rng)
         return sent
 
     with ThreadPoolExecutor(max_workers=len(claims), thread_name_prefix="webhook-send") as pool:
@@ -125,6 +122,29 @@ def deliver_due(
     release_claims(engine, worker_id, [c.id for c, r in zip(claims, results, strict=True) if not r])
     _count_retry_queue(engine)
     return sum(1 for result in results if result is not None)
+
+
+# A lost connection (failover, a terminated backend) is retried on a fresh one: an
+# unrecorded success would hold the subscription's queue until the lease runs out.
+_RECORD_ATTEMPTS = 3
+
+
+def _record_with_retries(engine: Engine, worker_id: str, sent: _Sent, rng: random.Random) -> None:
+    for attempt in range(1, _RECORD_ATTEMPTS + 1):
+        try:
+            _record(engine, worker_id, sent, rng)
+            return
+        except Exception:
+            if attempt == _RECORD_ATTEMPTS:
+                # The claim stays; when its lease runs out the delivery is sent again.
+                log.exception(
+                    "could not record a webhook attempt", extra={"delivery": sent.claim.id}
+                )
+                return
+            log.warning(
+                "recording a webhook attempt failed; retrying", extra={"delivery": sent.claim.id}
+            )
+            time.sleep(0.2 * attempt)
 
 
 @dataclass(frozen=True)
