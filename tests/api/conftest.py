@@ -12,11 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from tracker.api.app import create_app
-from tracker.api.consistency import until_applied
 from tracker.commands.ingest import ingest_feed
 from tracker.commands.keys import create_api_key
 from tracker.domain.feed_format import parse_tracker_feed
-from tracker.projections.runner import catch_up
+from tracker.projections.runner import catch_up, catch_up_to
 from tracker.settings import Settings
 from tracker.store.reading import LogCursor
 from tracker.store.schema import events
@@ -77,5 +76,5 @@ def seeded(engine: Engine) -> Engine:
             select(events.c.tx_id, events.c.position).order_by(events.c.position.desc()).limit(1)
         ).one()
     last = LogCursor(row.tx_id, row.position)
-    assert until_applied(engine, last, timeout=60), "the seed was not projected in 60 s"
+    assert catch_up_to(engine, last, timeout=60), "the seed was not projected in 60 s"
     return engine

@@ -28,7 +28,7 @@ from tracker.projections.read_models import PROJECTIONS, Projection
 from tracker.projections.tables import checkpoints
 from tracker.store.reading import START, LogCursor, count_after, head, read_all, read_streams
 
-__all__ = ["BATCH", "catch_up", "lag", "load_checkpoint", "run_once", "wait_for"]
+__all__ = ["BATCH", "catch_up", "catch_up_to", "lag", "load_checkpoint", "run_once"]
 
 log = logging.getLogger(__name__)
 BATCH = 5000
@@ -128,24 +128,28 @@ def lag(conn: Connection) -> dict[str, int]:
     return {p.name: count_after(conn, load_checkpoint(conn, p.name)) for p in PROJECTIONS}
 
 
-def wait_for(engine: Engine, target: LogCursor, timeout: float = 10.0) -> bool:
-    """Wait until every projection's checkpoint has passed `target`."""
+def _projected(engine: Engine, target: LogCursor) -> bool:
+    with engine.connect() as conn:
+        return all(load_checkpoint(conn, p.name) >= target for p in PROJECTIONS)
+
+
+def catch_up_to(engine: Engine, target: LogCursor, timeout: float = 10.0) -> bool:
+    """Run the projections until every checkpoint has passed `target`; False after
+    `timeout`. Where another runner holds a projection, this waits for its checkpoint,
+    and where an older writer still holds the readable horizon back, for that writer."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if all(load_checkpoint(conn, p.name) >= target for p in PROJECTIONS):
-                return True
-        time.sleep(0.02)
-    return False
+    while not _projected(engine, target):
+        if time.monotonic() > deadline:
+            log.warning("projections did not catch up in time", extra={"position": target.position})
+            return False
+        if not run_once(engine):
+            time.sleep(0.02)
+    return True
 
 
 def catch_up(engine: Engine) -> None:
-    """Read-your-writes: after a write commits, apply it before the write returns.
-
-    If another runner holds a projection, wait (bounded) for its checkpoint instead.
-    """
+    """Read-your-writes: after a write commits, apply the log up to its head before the
+    write returns (a REST write targets its own events with `catch_up_to`)."""
     with engine.connect() as conn:
         target = head(conn)
-    run_once(engine)
-    if not wait_for(engine, target, timeout=10.0):
-        log.warning("projections did not catch up within 10s", extra={"position": target.position})
+    catch_up_to(engine, target)

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 
 from tracker.api import examples
-from tracker.api.consistency import until_projected
 from tracker.api.deps import (
     ConnectionDep,
     EngineDep,
@@ -22,7 +21,8 @@ from tracker.api.schemas import EventList, EventsRecorded
 from tracker.commands.recording import record_events
 from tracker.domain.errors import InvalidInput
 from tracker.projections.queries import event_types, events_page
-from tracker.projections.runner import catch_up
+from tracker.projections.runner import catch_up_to
+from tracker.store.reading import LogCursor
 
 __all__ = ["router"]
 
@@ -112,12 +112,13 @@ def record(
             engine,
             _raw_events(payload),
             idempotency_key=idempotency_key,
-            after_write=catch_up,
             batch=isinstance(payload, dict) and "events" in payload,
         )
     except InvalidInput as exc:
         raise exc.prefixed("body") from None
-    until_projected(engine, recorded.events)
+    if recorded.events:
+        # Read-your-writes: the read models show these very events before we answer.
+        catch_up_to(engine, max(LogCursor(e.tx, e.position) for e in recorded.events))
     if recorded.replayed:
         response.status_code = 200
     events = [event.envelope() for event in recorded.events]
