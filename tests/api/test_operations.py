@@ -50,6 +50,9 @@ def test_metrics_count_events_lag_and_request_durations(
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert _sample(text, "tracker_projection_lag", projection="funding_rounds") == 0
+    assert _sample(text, "tracker_dispatcher_lag_events") > 0  # no dispatcher has run
+    assert _sample(text, "tracker_webhook_retry_queue") == 0
+    assert _sample(text, "tracker_database_up") == 1
     route = "/v1/companies/{slug}"
     ok = _sample(text, "tracker_http_request_duration_seconds_count", route=route, status="200")
     missing = _sample(

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from tracker.commands.deliveries import dispatcher_lag, retry_queue_depth
 from tracker.db import read_connection
 from tracker.metrics import REGISTRY
 from tracker.projections.runner import lag
@@ -26,7 +27,7 @@ __all__ = ["DatabaseCollector", "exposition"]
 
 
 class DatabaseCollector(Collector):
-    """Each projection's lag behind the log, read at scrape time."""
+    """Facts read from the database at scrape time: lags and the retry queue."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -37,10 +38,19 @@ class DatabaseCollector(Collector):
             "Events a projection has still to apply (read from the database at scrape).",
             labels=["projection"],
         )
+        dispatcher = GaugeMetricFamily(
+            "tracker_dispatcher_lag_events",
+            "Events the webhook dispatcher has still to turn into deliveries.",
+        )
+        retries = GaugeMetricFamily(
+            "tracker_webhook_retry_queue", "Deliveries that failed and wait for a retry."
+        )
         up = GaugeMetricFamily("tracker_database_up", "1 when the database answered the scrape.")
         try:
             with read_connection(self.engine) as conn:
                 lags = lag(conn)
+                dispatcher.add_metric([], dispatcher_lag(conn))
+                retries.add_metric([], retry_queue_depth(conn))
         except SQLAlchemyError:
             up.add_metric([], 0)
             yield up
@@ -48,7 +58,7 @@ class DatabaseCollector(Collector):
         for name, behind in sorted(lags.items()):
             projection_lag.add_metric([name], behind)
         up.add_metric([], 1)
-        yield from (projection_lag, up)
+        yield from (projection_lag, dispatcher, retries, up)
 
 
 class _Together(Collector):

@@ -31,7 +31,7 @@ from tracker.domain.errors import InvalidInput, NotFound
 from tracker.domain.events import EVENT_TYPES
 from tracker.projections.keyset import Key, Page, keyset_page
 from tracker.projections.runner import load_checkpoint
-from tracker.store.reading import EVENT_COLUMNS, record_from_row
+from tracker.store.reading import EVENT_COLUMNS, count_after, record_from_row
 from tracker.store.schema import events
 
 __all__ = [
@@ -41,10 +41,12 @@ __all__ = [
     "Replayed",
     "company_of",
     "delivery_values",
+    "dispatcher_lag",
     "list_deliveries",
     "ping_subscription",
     "replay_deliveries",
     "retry_delivery",
+    "retry_queue_depth",
 ]
 
 DISPATCHER_CHECKPOINT = "webhooks.dispatcher"
@@ -219,3 +221,18 @@ def ping_subscription(
         )
         row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
         return delivery_view(row)
+
+
+def dispatcher_lag(conn: Connection) -> int:
+    """Events the dispatcher has still to turn into deliveries (capped count)."""
+    return count_after(conn, load_checkpoint(conn, DISPATCHER_CHECKPOINT))
+
+
+def retry_queue_depth(conn: Connection) -> int:
+    """Deliveries that failed at least once and wait for their next attempt."""
+    waiting = (
+        select(func.count())
+        .select_from(deliveries)
+        .where(deliveries.c.status == "pending", deliveries.c.attempts > 0)
+    )
+    return int(conn.execute(waiting).scalar_one())

@@ -11,8 +11,7 @@ import threading
 
 from sqlalchemy import Engine
 
-from tracker.metrics import PROJECTION_LAG
-from tracker.projections.runner import lag, run_once
+from tracker.projections.runner import run_once
 
 __all__ = ["ProjectionWorker"]
 
@@ -36,9 +35,6 @@ class ProjectionWorker:
         while not self._stop.is_set():
             try:
                 applied = run_once(self.engine)
-                with self.engine.connect() as conn:
-                    for name, behind in lag(conn).items():
-                        PROJECTION_LAG.labels(projection=name).set(behind)
                 if applied:
                     log.info("projections advanced", extra={"events": applied})
             except Exception:  # the database may be down: keep trying, never die

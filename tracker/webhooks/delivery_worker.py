@@ -34,8 +34,8 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from tracker.commands.subscriptions import disable_subscription
 from tracker.commands.webhook_tables import as_utc, deliveries, delivery_attempts, subscriptions
-from tracker.db import read_connection, write_transaction
-from tracker.metrics import DELIVERIES, DELIVERY_LATENCY, RETRY_QUEUE_DEPTH
+from tracker.db import write_transaction
+from tracker.metrics import DELIVERIES, DELIVERY_LATENCY
 from tracker.webhooks.address_guard import Resolver, UnresolvableHost, UnsafeTarget, check_target
 from tracker.webhooks.delivery_claims import Claim, claim_due, lease_for, release_claims
 from tracker.webhooks.retry_schedule import next_attempt_at, should_disable
@@ -100,7 +100,6 @@ def deliver_due(
     """
     claims = claim_due(engine, worker_id, clock(), limit, lease_for(timeout))
     if not claims:
-        _count_retry_queue(engine)
         return 0
 
     def attempt(claim: Claim) -> _Sent | None:
@@ -120,7 +119,6 @@ def deliver_due(
     with ThreadPoolExecutor(max_workers=len(claims), thread_name_prefix="webhook-send") as pool:
         results = list(pool.map(attempt, claims))
     release_claims(engine, worker_id, [c.id for c, r in zip(claims, results, strict=True) if not r])
-    _count_retry_queue(engine)
     return sum(1 for result in results if result is not None)
 
 
@@ -274,13 +272,3 @@ def _count(sent: _Sent, outcome: _Outcome) -> None:
         log.warning("webhook subscription disabled: %s", outcome.disable, extra=extra)
     else:
         log.info("webhook delivery failed", extra={**extra, "error": _error_of(sent.attempt)})
-
-
-def _count_retry_queue(engine: Engine) -> None:
-    with read_connection(engine) as conn:
-        waiting = conn.execute(
-            select(func.count())
-            .select_from(deliveries)
-            .where(deliveries.c.status == "pending", deliveries.c.attempts > 0)
-        ).scalar_one()
-    RETRY_QUEUE_DEPTH.set(waiting)

@@ -28,12 +28,11 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from tracker.commands.deliveries import DISPATCHER_CHECKPOINT, company_of, delivery_values
 from tracker.commands.subscriptions import matches, utc_now
 from tracker.commands.webhook_tables import deliveries, subscriptions
-from tracker.db import read_connection, write_transaction
-from tracker.metrics import DISPATCHER_LAG
+from tracker.db import write_transaction
 from tracker.projections.runner import load_checkpoint, save_checkpoint
-from tracker.store.reading import LogCursor, count_after, head, read_all
+from tracker.store.reading import LogCursor, head, read_all
 
-__all__ = ["dispatch_new_events", "dispatcher_lag"]
+__all__ = ["dispatch_new_events"]
 
 log = logging.getLogger(__name__)
 _LOCK_KEY = zlib.crc32(b"tracker.webhooks.dispatcher")
@@ -56,14 +55,7 @@ def dispatch_new_events(
         if step is None:
             break
         written += step
-    with read_connection(engine) as conn:
-        DISPATCHER_LAG.set(dispatcher_lag(conn))
     return written
-
-
-def dispatcher_lag(conn: Connection) -> int:
-    """Events the dispatcher has still to turn into deliveries."""
-    return count_after(conn, load_checkpoint(conn, DISPATCHER_CHECKPOINT))
 
 
 def _try_lock(conn: Connection) -> bool:

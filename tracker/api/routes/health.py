@@ -13,13 +13,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from tracker.api.deps import EngineDep
 from tracker.api.metrics import DatabaseCollector, exposition
 from tracker.api.schemas import Health, WorkerStatus
+from tracker.commands.deliveries import dispatcher_lag
 from tracker.db import read_connection
-from tracker.projections.runner import lag, load_checkpoint
+from tracker.projections.runner import lag
 from tracker.store.heartbeats import live_workers
-from tracker.store.reading import count_after
-
-# The webhook dispatcher keeps its checkpoint beside the projections' (same table).
-DISPATCHER_CHECKPOINT = "webhooks.dispatcher"
 
 __all__ = ["router"]
 
@@ -37,7 +34,7 @@ def health(engine: EngineDep, response: Response) -> Health:
         with read_connection(engine) as conn:
             conn.execute(text("SELECT 1"))
             behind = lag(conn)
-            dispatcher = count_after(conn, load_checkpoint(conn, DISPATCHER_CHECKPOINT))
+            dispatcher = dispatcher_lag(conn)
             workers = [
                 WorkerStatus(
                     worker_id=w.worker_id,
